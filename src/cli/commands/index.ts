@@ -1,6 +1,7 @@
 // Every subcommand, registered in the order `shipper --help` lists them.
 import type { Command } from "commander";
+import { registerDemo } from "./demo.js";
 
 export function registerCommands(program: Command): void {
-  void program;
+  registerDemo(program);
 }
