@@ -1,0 +1,60 @@
+// What the agent needs from whatever carries its lines: publish without waiting for each
+// acknowledgement, learn (in offset order) how far each file is safely stored, and wait for the
+// rest at shutdown. Small on purpose, so tests, the benchmark and other sources can use it.
+
+/** One version of one file that lines come from; `key` is stable across restarts. */
+export interface LineOrigin {
+  /** "<dev>:<ino>:<generation>": part of every message id, so a re-sent line is de-duplicated. */
+  readonly key: string;
+  /** For log lines and errors. */
+  readonly path: string;
+}
+
+export interface PublisherCounters {
+  /** Lines handed to publish(). */
+  published: number;
+  /** Lines the server stored (PubAck), duplicates included. */
+  acknowledged: number;
+  /** Acknowledgements that said "duplicate": a re-send the stream had already stored. */
+  duplicates: number;
+  /** Re-sends after a missing or failed acknowledgement. */
+  retried: number;
+  /** Lines refused before sending (larger than the server accepts); each one is logged. */
+  refused: number;
+  /** PubAcks carrying an error; the line is sent again later. */
+  ackErrors: number;
+  /** Times the oldest line waited longer than the ack timeout. */
+  ackTimeouts: number;
+  /** Lines sent and not settled yet. */
+  inFlight: number;
+  inFlightBytes: number;
+}
+
+/** Everything up to `offset` of `origin` is settled (stored, or refused and logged). */
+export type SettledListener = (origin: LineOrigin, offset: number) => void;
+
+/** A line that will never be stored as it is; issue 3 splits it or sends it to the dead letters. */
+export type RefusedListener = (origin: LineOrigin, offset: number, payload: Uint8Array, reason: string) => void;
+
+export interface LinePublisher {
+  /**
+   * Sends one line (`offset` is just past its newline). Returns undefined when more may be sent
+   * at once, or a promise to await first when the in-flight window is full. Throws, and the
+   * promise rejects, once publishing has failed for good (see `failed`).
+   */
+  publish(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number): Promise<void> | undefined;
+  /** Called in offset order per origin as lines settle. */
+  onSettled(listener: SettledListener): void;
+  onRefused(listener: RefusedListener): void;
+  /** Waits until every published line is settled; false when `timeoutMs` passed first. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Stops sending and retrying; unsettled lines stay unsettled. */
+  close(): Promise<void>;
+  /** Rejects with the error that stopped publishing for good; never resolves. */
+  readonly failed: Promise<never>;
+  readonly counters: Readonly<PublisherCounters>;
+}
+
+export function newPublisherCounters(): PublisherCounters {
+  return { published: 0, acknowledged: 0, duplicates: 0, retried: 0, refused: 0, ackErrors: 0, ackTimeouts: 0, inFlight: 0, inFlightBytes: 0 };
+}

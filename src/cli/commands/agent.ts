@@ -1,0 +1,115 @@
+// `shipper agent` (alias `producer`): follow a file and publish its lines. Configured by flags or
+// by the original producer's environment variables (SPEC.md §2), with the same names and meanings.
+import { hostname } from "node:os";
+import { Option, type Command } from "commander";
+import { runAgent, type AgentConfig } from "../../agent/agent.js";
+import { DEFAULT_POLL_INTERVAL_MS } from "../../agent/file-follower.js";
+import {
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_IN_FLIGHT_BYTES,
+} from "../../agent/jetstream-publisher.js";
+import { connectionSettings } from "../../config/connection.js";
+import { ConfigError } from "../../config/errors.js";
+import { parseBytes, parseDurationMs, parseInteger, parsePartitionCount, required } from "../../config/values.js";
+import { validateHostForSubject, validatePrefix } from "../../protocol/subjects.js";
+import { createLogger } from "../../shared/log.js";
+import { addConnectionFlags, type ConnectionFlagValues } from "../connection-flags.js";
+import { runCommand } from "../run.js";
+
+export interface AgentFlagValues extends ConnectionFlagValues {
+  file?: string;
+  subject?: string;
+  partitions?: string;
+  host?: string;
+  maxInFlight?: string;
+  maxInFlightBytes?: string;
+  ackTimeout?: string;
+  pollInterval?: string;
+  drainTimeout?: string;
+  readChunk?: string;
+}
+
+function given(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+/**
+ * The agent's configuration from flags (which win) and environment variables, checked once.
+ * Throws a ConfigError naming the setting for every mistake.
+ */
+export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv): AgentConfig {
+  const file = required(flags.file ?? env.SHIPPER_FILE, "Please set a file to publish using SHIPPER_FILE");
+  const prefix = required(flags.subject ?? env.SHIPPER_SUBJECT, "Please set a subject prefix using SHIPPER_SUBJECT").trim();
+  const badPrefix = validatePrefix(prefix);
+  if (badPrefix) throw new ConfigError(`SHIPPER_SUBJECT (--subject): ${badPrefix}`);
+  const partitions = parsePartitionCount("SHIPPER_PARTITIONS (--partitions)", flags.partitions ?? env.SHIPPER_PARTITIONS);
+  const host = (given(flags.host) ?? given(env.HOSTNAME) ?? hostname()).trim();
+  const badHost = validateHostForSubject(host);
+  if (badHost) throw new ConfigError(`HOSTNAME (--host): ${badHost}; set a host name that can be part of a subject`);
+  const connection = connectionSettings(
+    env,
+    {
+      server: flags.server,
+      creds: flags.creds,
+      tlsCert: flags.tlsCert,
+      tlsKey: flags.tlsKey,
+      tlsCa: flags.tlsCa,
+      connectAttempts: parseInteger("--connect-attempts", flags.connectAttempts ?? "0", 0),
+    },
+    { requireUrl: true, name: `shipper-agent ${host}` },
+  );
+  return {
+    file,
+    prefix,
+    partitions,
+    host,
+    connection,
+    maxInFlight: parseInteger("--max-in-flight", flags.maxInFlight ?? String(DEFAULT_MAX_IN_FLIGHT), 1, 1_000_000),
+    maxInFlightBytes: positiveBytes("--max-in-flight-bytes", flags.maxInFlightBytes ?? String(DEFAULT_MAX_IN_FLIGHT_BYTES)),
+    ackTimeoutMs: positiveDuration("--ack-timeout", flags.ackTimeout ?? `${DEFAULT_ACK_TIMEOUT_MS}ms`),
+    pollIntervalMs: positiveDuration("--poll-interval", flags.pollInterval ?? `${DEFAULT_POLL_INTERVAL_MS}ms`),
+    drainTimeoutMs: parseDurationMs("--drain-timeout", flags.drainTimeout ?? "10s"),
+    readChunkBytes: positiveBytes("--read-chunk", flags.readChunk ?? "256KiB"),
+  };
+}
+
+function positiveBytes(setting: string, raw: string): number {
+  const n = parseBytes(setting, raw);
+  if (n <= 0) throw new ConfigError(`${setting} must be a size above 0 like 256KiB or 8MiB, got "${raw}"`);
+  return n;
+}
+
+function positiveDuration(setting: string, raw: string): number {
+  const ms = parseDurationMs(setting, raw);
+  if (ms <= 0) throw new ConfigError(`${setting} must be a duration above 0 like 250ms or 5s, got "${raw}"`);
+  return ms;
+}
+
+export function registerAgent(program: Command): void {
+  const cmd = program
+    .command("agent")
+    .alias("producer")
+    .description("follow a log file and publish each line to <prefix>.p<N>.<host> with JetStream acknowledgements")
+    .addOption(new Option("-f, --file <path>", "the file to follow (waits for it to appear)").env("SHIPPER_FILE"))
+    .addOption(new Option("--subject <prefix>", "subject prefix, e.g. logs").env("SHIPPER_SUBJECT"))
+    .addOption(
+      new Option("-p, --partitions <n>", "partition count (default: the deployment's, else 0)").env("SHIPPER_PARTITIONS"),
+    )
+    .addOption(new Option("--host <name>", "host name in the subject (default: the OS host name)").env("HOSTNAME"))
+    .option("--max-in-flight <n>", "most lines sent and not yet acknowledged", String(DEFAULT_MAX_IN_FLIGHT))
+    .option("--max-in-flight-bytes <size>", "most bytes sent and not yet acknowledged", "8MiB")
+    .option("--ack-timeout <duration>", "re-send unacknowledged lines after this long (doubling while it fails)", "5s")
+    .option("--poll-interval <duration>", "how often an idle file is checked for growth, truncation and rotation", "250ms")
+    .option("--drain-timeout <duration>", "on SIGINT/SIGTERM, how long to wait for lines in flight", "10s")
+    .option("--read-chunk <size>", "bytes read from the file at a time", "256KiB");
+  addConnectionFlags(cmd);
+  cmd.action(async (flags: AgentFlagValues) => {
+    await runCommand("agent", async (signal) => {
+      const config = agentConfigFrom(flags, process.env);
+      const log = createLogger("agent");
+      const result = await runAgent(config, log, signal);
+      return result.unacknowledged > 0 ? 1 : 0;
+    });
+  });
+}
