@@ -1,0 +1,244 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, DiscardPolicy } from "@nats-io/jetstream";
+import { pino } from "pino";
+import { Agent } from "../src/agent/agent.js";
+import { NoStreamError } from "../src/agent/errors.js";
+import { JetStreamPublisher } from "../src/agent/jetstream-publisher.js";
+import type { LineOrigin } from "../src/agent/publisher.js";
+import { NatsServer } from "../src/testkit/nats-server.js";
+import { runShipper, waitUntil } from "../src/testkit/shipper-process.js";
+import { auditLines } from "../src/testkit/line-count.js";
+
+const HOST = "web1.example.net";
+const SUBJECT = `logs.p0.${HOST}`;
+
+/** A logger whose lines the test can read. */
+function memoryLogger(): { log: pino.Logger; text: () => string } {
+  let text = "";
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { log: pino({ level: "info" }, sink), text: () => text };
+}
+
+interface Stored {
+  subject: string;
+  data: Buffer;
+  msgId: string;
+}
+
+async function readStream(nc: NatsConnection, stream: string): Promise<Stored[]> {
+  const jsm = await jetstreamManager(nc);
+  const n = (await jsm.streams.info(stream)).state.messages;
+  const out: Stored[] = [];
+  if (n === 0) return out;
+  const consumer = await jetstream(nc).consumers.get(stream);
+  const messages = await consumer.consume();
+  for await (const m of messages) {
+    out.push({ subject: m.subject, data: Buffer.from(m.data), msgId: m.headers?.get("Nats-Msg-Id") ?? "" });
+    if (out.length === n) break;
+  }
+  await messages.close();
+  return out;
+}
+
+function sourceLines(count: number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i % 500 === 7) lines.push("");
+    else if (i % 300 === 11) lines.push(`${i} windows line\r`);
+    else if (i % 700 === 13) lines.push(`${i} ünïcödé ✓ ${"x".repeat(i % 50)}`);
+    else lines.push(`${i} <13>Nov 27 07:25:19 ${HOST} app[${i % 97}]: request ${i} served in ${i % 1000} ms`);
+  }
+  return lines;
+}
+
+async function withServer(body: (server: NatsServer, nc: NatsConnection, dir: string) => Promise<void>, opts: { maxPayload?: number } = {}): Promise<void> {
+  const server = await NatsServer.start(opts);
+  const dir = mkdtempSync(join(tmpdir(), "shipper-agent-"));
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  try {
+    await body(server, nc, dir);
+  } finally {
+    await nc.close().catch(() => {});
+    await server.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("agent - publishes every line of a file, in order and byte-identical, with deterministic message ids", async () => {
+  await withServer(async (_server, nc, dir) => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    const file = join(dir, "app.log");
+    const lines = sourceLines(6000);
+    writeFileSync(file, lines.join("\n") + "\nheld without newline");
+
+    const { log } = memoryLogger();
+    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, readChunkBytes: 64 * 1024 });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    await waitUntil("6000 lines acknowledged", () => agent.counters.acknowledged === lines.length, 20_000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(agent.counters.published, lines.length, "the unterminated last line is held");
+    appendFileSync(file, "\n");
+    await waitUntil("the completed last line", () => agent.counters.acknowledged === lines.length + 1, 10_000);
+    stop.abort();
+    assert.deepEqual(await running, { unacknowledged: 0 });
+
+    const want = [...lines, "held without newline"];
+    const stored = await readStream(nc, "LOGS_0");
+    assert.equal(stored.length, want.length);
+    const { dev, ino } = statSync(file, { bigint: true });
+    let offset = 0;
+    for (const [i, m] of stored.entries()) {
+      assert.equal(m.subject, SUBJECT);
+      assert.ok(m.data.equals(Buffer.from(want[i]!, "utf8")), `line ${i} differs`);
+      offset += Buffer.byteLength(want[i]!) + 1;
+      assert.equal(m.msgId, `${HOST}:${dev}:${ino}:0:${offset}`);
+    }
+    assert.equal(agent.settledOffsets.get(`${dev}:${ino}:0`), statSync(file).size);
+    const c = agent.counters;
+    assert.equal(c.linesRead, want.length);
+    assert.equal(c.duplicates, 0);
+    assert.equal(c.errors, 0);
+  });
+});
+
+test("agent - a second run over the same file is de-duplicated by the stream", async () => {
+  await withServer(async (_server, nc, dir) => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    const file = join(dir, "app.log");
+    const lines = sourceLines(3000);
+    writeFileSync(file, lines.join("\n") + "\n");
+    const { log } = memoryLogger();
+    for (const run of [1, 2]) {
+      const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+      const stop = new AbortController();
+      const running = agent.run(stop.signal);
+      await waitUntil(`run ${run} acknowledged`, () => agent.counters.acknowledged === lines.length, 20_000);
+      stop.abort();
+      await running;
+      assert.equal(agent.counters.duplicates, run === 1 ? 0 : lines.length);
+    }
+    assert.equal((await jsm.streams.info("LOGS_0")).state.messages, lines.length);
+  });
+});
+
+test("agent - lines survive a stalled server (SIGSTOP past the ack timeout) and a server restart, in order, once", async () => {
+  await withServer(async (server, nc, dir) => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    const file = join(dir, "app.log");
+    const lines = Array.from({ length: 60_000 }, (_, i) => `${i} ${HOST} app: distinct line ${i}`);
+    writeFileSync(file, lines.join("\n") + "\n");
+    const { log, text } = memoryLogger();
+    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, ackTimeoutMs: 300, maxInFlight: 2000, readChunkBytes: 16 * 1024 });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    await waitUntil("some lines acknowledged", () => agent.counters.acknowledged > 5000, 20_000);
+    server.pause();
+    await new Promise((r) => setTimeout(r, 1200));
+    server.resume();
+    await waitUntil("more lines acknowledged", () => agent.counters.acknowledged > 30_000, 20_000);
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.start();
+    await waitUntil("every line acknowledged", () => agent.counters.acknowledged >= lines.length && agent.counters.inFlight === 0, 30_000);
+    stop.abort();
+    await running;
+    assert.ok(agent.counters.retried > 0, "lines were sent again");
+    assert.match(text(), /sending the \d+ unacknowledged lines again with the same message ids/);
+
+    const stored = await readStream(nc, "LOGS_0");
+    const got = stored.map((m) => m.data.toString("utf8") + "\n").join("");
+    assert.deepEqual(auditLines(lines.join("\n") + "\n", got), { expected: lines.length, received: lines.length, missing: 0, duplicated: 0, outOfOrder: 0 });
+  });
+});
+
+test("agent - a subject no stream captures stops the publisher with an error naming it and `shipper setup`", async () => {
+  await withServer(async (_server, nc) => {
+    const { log } = memoryLogger();
+    const publisher = new JetStreamPublisher(nc, { host: HOST, log });
+    const origin: LineOrigin = { key: "1:2:0", path: "/var/log/app.log" };
+    publisher.publish("nowhere.p3.web1.example.net", Buffer.from("a line"), origin, 7);
+    const err = await publisher.failed.catch((e: unknown) => e);
+    assert.ok(err instanceof NoStreamError, String(err));
+    assert.match((err as Error).message, /no JetStream stream captures the subject "nowhere\.p3\.web1\.example\.net"/);
+    assert.match((err as Error).message, /shipper setup/);
+    assert.throws(() => publisher.publish("nowhere.p3.web1.example.net", Buffer.from("x"), origin, 9), NoStreamError);
+    await assert.rejects(publisher.drain(1000), NoStreamError);
+    await publisher.close();
+  });
+});
+
+test("agent - the program refuses a subject no stream captures with one line and exit 2", async () => {
+  await withServer(async (server, _nc, dir) => {
+    const file = join(dir, "app.log");
+    writeFileSync(file, "one\n");
+    const exit = await runShipper(["agent"], { NATS_URL: server.url, SHIPPER_FILE: file, SHIPPER_SUBJECT: "logs", HOSTNAME: HOST }, { timeoutMs: 20_000 });
+    assert.equal(exit.code, 2, exit.stderr);
+    assert.equal(
+      exit.stderr.trim().split("\n").at(-1),
+      `no JetStream stream captures the subject "logs.p0.${HOST}": run \`shipper setup\` for this prefix and partition count (or check SHIPPER_SUBJECT and SHIPPER_PARTITIONS)`,
+    );
+  });
+});
+
+test("agent - a line over the server's max payload is refused, logged with its file and offset, and counted; the rest goes on", async () => {
+  await withServer(
+    async (_server, nc, dir) => {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+      const file = join(dir, "app.log");
+      const big = "B".repeat(3000);
+      writeFileSync(file, `first\n${big}\nlast\n`);
+      const { log, text } = memoryLogger();
+      const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+      const stop = new AbortController();
+      const running = agent.run(stop.signal);
+      await waitUntil("the lines settled", () => agent.settledOffsets.size > 0 && [...agent.settledOffsets.values()][0] === statSync(file).size, 10_000);
+      stop.abort();
+      await running;
+      assert.equal(agent.counters.refused, 1);
+      assert.equal(agent.counters.acknowledged, 2);
+      assert.match(text(), new RegExp(`line ending at offset ${6 + 3001} of \\\\"${file.replace(/[/.]/g, "\\$&")}\\\\".*over the server's max payload of 2048 bytes`));
+      const stored = await readStream(nc, "LOGS_0");
+      assert.deepEqual(stored.map((m) => m.data.toString()), ["first", "last"]);
+    },
+    { maxPayload: 2048 },
+  );
+});
+
+test("agent - a PubAck error is reported with its description and the line is sent again until stored", async () => {
+  await withServer(async (_server, nc, dir) => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"], max_msgs: 3, discard: DiscardPolicy.New });
+    const file = join(dir, "app.log");
+    writeFileSync(file, "1\n2\n3\n4\n5\n");
+    const { log, text } = memoryLogger();
+    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, ackTimeoutMs: 200 });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    await waitUntil("the refusal", () => agent.counters.ackErrors >= 2, 10_000);
+    assert.equal(agent.counters.acknowledged, 3);
+    assert.equal(agent.settledOffsets.get([...agent.settledOffsets.keys()][0]!), 6, "the position stops before the refused line");
+    assert.match(text(), /the server refused the line ending at offset 8 of .*maximum messages exceeded; it will be sent again/);
+    await jsm.streams.update("LOGS_0", { max_msgs: -1 });
+    await waitUntil("every line stored", () => agent.counters.acknowledged === 5, 10_000);
+    stop.abort();
+    await running;
+    const stored = await readStream(nc, "LOGS_0");
+    assert.deepEqual(stored.map((m) => m.data.toString()), ["1", "2", "3", "4", "5"]);
+  });
+});
