@@ -1,0 +1,27 @@
+// The collector's settings, checked once at start (by the CLI) and frozen.
+import type { ConnectionSettings } from "../config/connection.js";
+import type { OutputPattern } from "../config/output-pattern.js";
+
+export interface CollectorConfig {
+  /** SHIPPER_SUBJECT: the agents' subject prefix, used to find the host in a subject. */
+  readonly prefix: string;
+  /** SHIPPER_DIRECTORY: root of the per-host directories. */
+  readonly directory: string;
+  /** SHIPPER_OUTPUT, validated: the file name inside each host directory. */
+  readonly output: OutputPattern;
+  /** SHIPPER_STREAM_TARGET: read the push delivery subjects `<target>.p<N>` instead of pull consumers. */
+  readonly streamTarget?: string;
+  /**
+   * SHIPPER_READ_PARTITIONS as given (already checked for syntax); checked against the
+   * deployment's partition count once connected. Undefined: every partition of the deployment.
+   */
+  readonly readPartitions?: { readonly setting: string; readonly raw: string };
+  /** Stream and consumer names used when the deployment has no recorded layout. */
+  readonly stream: string;
+  readonly consumer: string;
+  /** fsync each written file before acknowledging its lines. */
+  readonly fsync: boolean;
+  readonly maxOpenFiles: number;
+  readonly maxBatch: number;
+  readonly connection: ConnectionSettings;
+}

@@ -1,0 +1,278 @@
+// The per-host file sink of SPEC.md §3: each line plus "\n" goes to
+// `<directory>/<host>/<expanded output pattern>`, the pattern expanded for local midnight so files
+// roll at local midnight; directories 0755, files 0644, opened for append (a restart appends);
+// `Creating new log "<path>"` when a host's file is first opened; files of the same pattern older
+// than 7 days (mtime) removed from the host's directory when a new file is opened.
+// Beyond the original: one write per host per batch, fsync before acknowledging (optional), a
+// bound on open files (least recently used closed first) so 10,000 hosts need no 10,000 fds.
+import { join } from "node:path";
+import type { OutputPattern } from "../config/output-pattern.js";
+import type { Logger } from "../shared/log.js";
+import { hostDirectory } from "./host-directory.js";
+import { joinLines, type LineSink } from "./line-sink.js";
+import { nodeSinkFileSystem, type AppendFile, type SinkFileSystem } from "./sink-fs.js";
+
+export const DIRECTORY_MODE = 0o755;
+export const FILE_MODE = 0o644;
+export const DEFAULT_MAX_OPEN_FILES = 1000;
+export const DEFAULT_RETENTION_DAYS = 7;
+const DAY_MS = 86_400_000;
+
+export interface FileSinkOptions {
+  directory: string;
+  output: OutputPattern;
+  log: Logger;
+  /** fsync each written file on flush (default true: a line is on disk before it is acknowledged). */
+  fsync?: boolean;
+  /** Open files kept at most; the least recently used are closed first (default 1000). */
+  maxOpenFiles?: number;
+  /** Files of the pattern older than this many days are removed when a new file opens (default 7). */
+  retentionDays?: number;
+  fs?: SinkFileSystem;
+  /** The clock that picks the day's file and the clean-up cut-off (tests move it). */
+  now?: () => Date;
+}
+
+export interface FileSinkStats {
+  opened: number;
+  closed: number;
+  evicted: number;
+  removedOld: number;
+}
+
+/** A write that failed; `partial` when a failed write could not be undone (bytes may remain). */
+export class SinkWriteError extends Error {
+  override readonly name = "SinkWriteError";
+  constructor(
+    message: string,
+    readonly path: string,
+    readonly partial: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+interface HostFile {
+  readonly host: string;
+  readonly name: string;
+  readonly path: string;
+  file?: AppendFile;
+  /** Bytes in the file as far as we know: where to cut back a failed append. */
+  size: number;
+  /** Written since the last fsync. */
+  dirty: boolean;
+}
+
+export class FileSink implements LineSink {
+  readonly stats: FileSinkStats = { opened: 0, closed: 0, evicted: 0, removedOld: 0 };
+  private readonly fs: SinkFileSystem;
+  private readonly now: () => Date;
+  private readonly fsync: boolean;
+  private readonly maxOpen: number;
+  private readonly retentionMs: number;
+  /** The current day's file of each host seen (open or not). */
+  private readonly current = new Map<string, HostFile>();
+  /** Open files in least-recently-used order (a Map iterates in insertion order). */
+  private readonly open = new Map<string, HostFile>();
+  /** Per-host chain of operations: one host's writes, syncs and closes never overlap. */
+  private readonly tails = new Map<string, Promise<void>>();
+  /** Hosts with an operation running: never closed by the LRU bound meanwhile. */
+  private readonly busy = new Set<string>();
+  private rootReady = false;
+  private closed = false;
+
+  constructor(private readonly opts: FileSinkOptions) {
+    this.fs = opts.fs ?? nodeSinkFileSystem;
+    this.now = opts.now ?? (() => new Date());
+    this.fsync = opts.fsync ?? true;
+    this.maxOpen = Math.max(1, opts.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES);
+    this.retentionMs = (opts.retentionDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
+  }
+
+  get openFiles(): number {
+    return this.open.size;
+  }
+
+  write(host: string, lines: readonly Uint8Array[]): Promise<number> {
+    if (this.closed) return Promise.reject(new Error("the file sink is closed"));
+    return this.serial(host, async () => {
+      const hf = await this.fileFor(host);
+      const data = joinLines(lines);
+      const before = hf.size;
+      try {
+        await hf.file!.append(data);
+      } catch (err) {
+        await this.undoAppend(hf, before, err);
+      }
+      hf.size += data.length;
+      hf.dirty = true;
+      return data.length;
+    });
+  }
+
+  async flush(hosts?: Iterable<string>): Promise<void> {
+    if (!this.fsync) return;
+    const targets = hosts ? [...hosts] : [...this.current.keys()];
+    await Promise.all(
+      targets.map((host) =>
+        this.serial(host, async () => {
+          const hf = this.current.get(host);
+          if (hf?.file && hf.dirty) {
+            await hf.file.sync();
+            hf.dirty = false;
+          }
+        }),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.tails.values()]);
+    const errors: unknown[] = [];
+    for (const hf of [...this.open.values()]) {
+      try {
+        await this.closeFile(hf);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `closing ${errors.length} output files failed`);
+  }
+
+  /** The host's file for today, open and most recently used. */
+  private async fileFor(host: string): Promise<HostFile> {
+    const name = this.opts.output.fileNameFor(this.now());
+    let hf = this.current.get(host);
+    if (hf && hf.name !== name) {
+      // Local midnight passed: finish yesterday's file before opening today's.
+      await this.closeFile(hf);
+      hf = undefined;
+    }
+    let isNew = false;
+    if (!hf) {
+      const dir = hostDirectory(this.opts.directory, host);
+      if (dir === undefined) throw new SinkWriteError(`refusing the unsafe host name ${JSON.stringify(host)} as a directory`, "", false);
+      hf = { host, name, path: join(dir, name), size: 0, dirty: false };
+      this.current.set(host, hf);
+      isNew = true;
+    }
+    if (!hf.file) {
+      await this.makeRoom();
+      if (!this.rootReady) {
+        await this.fs.mkdir(this.opts.directory, DIRECTORY_MODE);
+        this.rootReady = true;
+      }
+      const dir = join(this.opts.directory, host);
+      await this.fs.mkdir(dir, DIRECTORY_MODE);
+      hf.file = await this.fs.openAppend(hf.path, FILE_MODE);
+      hf.size = hf.file.sizeAtOpen;
+      this.stats.opened++;
+      if (isNew) {
+        this.opts.log.info(`Creating new log "${hf.path}"`);
+        await this.removeOld(dir, name);
+      } else {
+        this.opts.log.debug(`Reopening log "${hf.path}"`);
+      }
+    }
+    this.open.delete(host);
+    this.open.set(host, hf);
+    return hf;
+  }
+
+  /** Cuts a failed append back so a retry cannot duplicate a part of it; then closes the file. */
+  private async undoAppend(hf: HostFile, before: number, cause: unknown): Promise<never> {
+    let partial = false;
+    try {
+      await hf.file!.truncate(before);
+    } catch {
+      partial = true;
+    }
+    try {
+      await this.closeFile(hf); // a retry opens the file afresh
+    } catch {
+      // the append already failed; a close error adds nothing the caller can act on
+    }
+    const reason = (cause as Error).message ?? String(cause);
+    throw new SinkWriteError(
+      partial
+        ? `writing "${hf.path}" failed (${reason}) and the partial write could not be cut back`
+        : `writing "${hf.path}" failed: ${reason}`,
+      hf.path,
+      partial,
+      { cause },
+    );
+  }
+
+  private async closeFile(hf: HostFile): Promise<void> {
+    const file = hf.file;
+    if (!file) return;
+    hf.file = undefined;
+    this.open.delete(hf.host);
+    try {
+      if (this.fsync && hf.dirty) await file.sync();
+      hf.dirty = false;
+    } finally {
+      await file.close();
+      this.stats.closed++;
+    }
+  }
+
+  /** Keeps open files under the bound by closing the least recently used idle ones. */
+  private async makeRoom(): Promise<void> {
+    while (this.open.size >= this.maxOpen) {
+      let victim: HostFile | undefined;
+      for (const hf of this.open.values()) {
+        if (!this.busy.has(hf.host)) {
+          victim = hf;
+          break;
+        }
+      }
+      if (!victim) return; // every open file is in use right now; the bound is exceeded briefly
+      this.stats.evicted++;
+      await this.closeFile(victim);
+    }
+  }
+
+  /** Removes the host's files of the same pattern last modified before the retention. */
+  private async removeOld(dir: string, keep: string): Promise<void> {
+    const cutoff = this.now().getTime() - this.retentionMs;
+    try {
+      for (const name of await this.fs.list(dir)) {
+        if (name === keep || !this.opts.output.matches(name)) continue;
+        const path = join(dir, name);
+        const mtime = await this.fs.mtimeMs(path);
+        if (mtime !== undefined && mtime < cutoff) {
+          await this.fs.remove(path);
+          this.stats.removedOld++;
+          this.opts.log.info(`Removed old log "${path}"`);
+        }
+      }
+    } catch (err) {
+      this.opts.log.warn(`could not clean up old logs in "${dir}": ${(err as Error).message}`);
+    }
+  }
+
+  private serial<T>(host: string, op: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.busy.add(host);
+      try {
+        return await op();
+      } finally {
+        this.busy.delete(host);
+      }
+    };
+    const prev = this.tails.get(host);
+    const result = prev ? prev.then(run) : run();
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(host, tail);
+    void tail.then(() => {
+      if (this.tails.get(host) === tail) this.tails.delete(host);
+    });
+    return result;
+  }
+}

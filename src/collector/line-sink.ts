@@ -1,0 +1,30 @@
+// Where the collector puts lines: one append per host per batch, then a flush before the batch is
+// acknowledged. The real sink writes per-host files (file-sink.ts); the interface lets later work
+// add other sinks or wrap this one without touching the readers.
+
+export interface LineSink {
+  /**
+   * Appends every line, each followed by "\n", to the host's current output in one write.
+   * All or nothing: when it throws, nothing of this call stays in the output, so the caller can
+   * retry the same lines without duplicating any. Returns the bytes written.
+   */
+  write(host: string, lines: readonly Uint8Array[]): Promise<number>;
+  /** Makes what was written for `hosts` (default: every host) durable before it is acknowledged. */
+  flush(hosts?: Iterable<string>): Promise<void>;
+  /** Flushes and closes everything; no write is accepted afterwards. */
+  close(): Promise<void>;
+}
+
+/** Joins lines into one buffer, each followed by "\n" (one write per host per batch). */
+export function joinLines(lines: readonly Uint8Array[]): Buffer {
+  let total = lines.length;
+  for (const line of lines) total += line.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const line of lines) {
+    out.set(line, at);
+    at += line.length;
+    out[at++] = 0x0a;
+  }
+  return out;
+}

@@ -1,0 +1,40 @@
+// A source of batches of messages of one partition. The collector writes a batch, flushes it, and
+// only then acknowledges it; how messages arrive (pull consumer, push delivery subject) and how
+// they are acknowledged (AckAll, one ack per message, none) is the reader's business.
+
+/** One stored line as the collector sees it. */
+export interface ReadMessage {
+  /** The original subject, `<prefix>.p<N>.<host>`, where the host comes from. */
+  readonly subject: string;
+  /** The raw line, without its "\n". */
+  readonly data: Uint8Array;
+  /** Stream and stream sequence, when the delivery says (for quarantine records, skips, dead letters). */
+  readonly stream?: string;
+  readonly sequence?: number;
+  /** How often the server has delivered this message (1 the first time). */
+  readonly deliveries: number;
+}
+
+export interface MessageBatch {
+  readonly messages: readonly ReadMessage[];
+  /** Acknowledges every message of the batch; call only once they are written and flushed. */
+  ack(): Promise<void>;
+  /** Tells the server the batch is still being worked on (extends the ack wait), e.g. while a write is retried. */
+  working(): void;
+}
+
+export interface PartitionReader {
+  readonly partition: number;
+  /** What it reads, for logs: `LOGS_3 > COLLECTOR` or `out.logs.p3`. */
+  readonly source: string;
+  /**
+   * Batches in delivery order. The next batch is taken only after the previous one was handled,
+   * so the reader may rely on the previous batch being acknowledged by then.
+   */
+  batches(): AsyncIterable<MessageBatch>;
+  /**
+   * Stops fetching. Messages the server already sent are still handed out (so none is left
+   * delivered but unwritten), then batches() ends.
+   */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,123 @@
+// Starts a collector from its settings: connect (with visible retries), learn the deployment's
+// layout, choose partitions, build one reader per partition (pull consumers, or the article's
+// push delivery subjects), and run until stopped.
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ConfigError } from "../config/errors.js";
+import { SubjectParser } from "../protocol/subjects.js";
+import { connectWithRetry } from "../shared/connect.js";
+import type { Logger } from "../shared/log.js";
+import { consumerFor, streamFor, type Layout } from "../streams/layout.js";
+import { readLayoutRecord } from "../streams/layout-record.js";
+import { Collector } from "./collector.js";
+import type { CollectorConfig } from "./config.js";
+import { newCounters } from "./counters.js";
+import { FileSink } from "./file-sink.js";
+import type { PartitionReader } from "./partition-reader.js";
+import { choosePartitions } from "./partitions.js";
+import { PullReader } from "./pull-reader.js";
+import { PushReader } from "./push-reader.js";
+import { Quarantine } from "./quarantine.js";
+
+export async function runCollector(config: CollectorConfig, signal: AbortSignal, log: Logger): Promise<Collector | undefined> {
+  let nc: NatsConnection;
+  try {
+    nc = await connectWithRetry(config.connection, log, signal);
+  } catch (err) {
+    if (signal.aborted) return undefined; // stopped while the server was away: nothing to finish
+    throw err;
+  }
+  try {
+    const recorded = await readLayoutRecord(nc, config.prefix);
+    const partitions = choosePartitions(config.readPartitions, recorded);
+    const counters = newCounters();
+    const readers = config.streamTarget
+      ? await pushReaders(nc, config, partitions, log)
+      : await pullReaders(nc, config, recorded, partitions, log, (n) => (counters.deliveryGaps += n));
+    const collector = new Collector({
+      readers,
+      sink: new FileSink({
+        directory: config.directory,
+        output: config.output,
+        log,
+        fsync: config.fsync,
+        maxOpenFiles: config.maxOpenFiles,
+      }),
+      quarantine: new Quarantine({ directory: config.directory, log, fsync: config.fsync }),
+      parser: new SubjectParser(config.prefix),
+      log,
+      counters,
+    });
+    log.info(
+      `collector: reading partition${partitions.length > 1 ? "s" : ""} ${partitions.join(",")} of "${config.prefix}" from ${readers.map((r) => r.source).join(", ")}; writing to "${config.directory}"`,
+    );
+    if (!signal.aborted) await collector.run(signal);
+    const c = collector.counters;
+    log.info(
+      `collector stopped: ${c.linesWritten} lines (${c.bytesWritten} bytes) written in ${c.batches} batches, ${c.quarantined} quarantined, ${c.unparsable} with unparsable subjects, ${c.duplicatesSkipped} redelivered duplicates skipped, ${c.writeErrors} write errors retried`,
+    );
+    return collector;
+  } finally {
+    // The last acknowledgements are plain publishes: make sure they left before closing.
+    await nc.flush().catch(() => undefined);
+    await nc.close();
+  }
+}
+
+async function pullReaders(
+  nc: NatsConnection,
+  config: CollectorConfig,
+  recorded: Layout | undefined,
+  partitions: number[],
+  log: Logger,
+  onGap: (missing: number) => void,
+): Promise<PartitionReader[]> {
+  const layout: Layout = recorded ?? {
+    version: 1,
+    prefix: config.prefix,
+    partitions: 0,
+    kind: "per-partition",
+    stream: config.stream,
+    consumer: config.consumer,
+  };
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    throw new ConfigError(`JetStream is not available at ${nc.getServer()} (${(err as Error).message}); enable JetStream on the server`);
+  }
+  const js = jetstream(nc);
+  const readers: PartitionReader[] = [];
+  for (const partition of partitions) {
+    const stream = streamFor(layout, partition);
+    const consumer = consumerFor(layout, partition);
+    let info;
+    try {
+      info = await jsm.consumers.info(stream, consumer);
+    } catch (err) {
+      const where = recorded ? `the layout recorded for "${config.prefix}"` : `no layout is recorded for "${config.prefix}", so the default`;
+      throw new ConfigError(
+        `partition ${partition}: ${where} names consumer "${consumer}" on stream "${stream}", which cannot be read (${(err as Error).message}); run \`shipper setup\` first, or set SHIPPER_STREAM_TARGET to read push consumers made by hand as in Part 8`,
+      );
+    }
+    if (info.config.deliver_subject) {
+      throw new ConfigError(
+        `partition ${partition}: "${consumer}" on stream "${stream}" is a push consumer delivering to "${info.config.deliver_subject}"; set SHIPPER_STREAM_TARGET to its delivery prefix to read it`,
+      );
+    }
+    readers.push(new PullReader({ js, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap }));
+  }
+  return readers;
+}
+
+async function pushReaders(nc: NatsConnection, config: CollectorConfig, partitions: number[], log: Logger): Promise<PartitionReader[]> {
+  let jsm: JetStreamManager | undefined;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    log.warn(`cannot use the JetStream API (${(err as Error).message}); every pushed line with a reply will be acknowledged`);
+  }
+  return partitions.map(
+    (partition) => new PushReader({ nc, jsm, target: config.streamTarget!, partition, log, maxBatch: config.maxBatch }),
+  );
+}

@@ -1,0 +1,160 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { parseOutputPattern } from "../src/config/output-pattern.js";
+import { FileSink } from "../src/collector/file-sink.js";
+import { hostDirectory, hostDirectoryProblem } from "../src/collector/host-directory.js";
+import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
+
+function capture() {
+  const lines: string[] = [];
+  const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s).msg as string) });
+  return { log, lines };
+}
+
+const enc = (s: string) => Buffer.from(s);
+
+function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shipper-sink-"));
+    try {
+      await fn(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+test("collector file sink - writes <dir>/<host>/<pattern at local midnight>, 0755/0644, logs the first open", withDir(async (dir) => {
+  const { log, lines } = capture();
+  const now = new Date(2020, 3, 2, 13, 10, 20);
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log, now: () => now });
+  await sink.write("web1.example.net", [enc("one"), enc(""), enc("three\r")]);
+  await sink.write("web1.example.net", [enc("four")]);
+  await sink.flush();
+  await sink.close();
+  const path = join(dir, "web1.example.net", "logfile-202004020000");
+  assert.equal(readFileSync(path, "utf8"), "one\n\nthree\r\nfour\n");
+  assert.equal(statSync(join(dir, "web1.example.net")).mode & 0o777, 0o755 & ~process.umask());
+  assert.equal(statSync(path).mode & 0o777, 0o644 & ~process.umask());
+  assert.deepEqual(lines.filter((l) => l.startsWith("Creating")), [`Creating new log "${path}"`]);
+}));
+
+test("collector file sink - a restart appends to the day's file", withDir(async (dir) => {
+  const output = parseOutputPattern("SHIPPER_OUTPUT", "%Y-%m-%d.log");
+  const now = () => new Date(2021, 0, 5, 9);
+  for (const batch of [["a", "b"], ["c"]]) {
+    const sink = new FileSink({ directory: dir, output, log: capture().log, now });
+    await sink.write("h1", batch.map(enc));
+    await sink.close();
+  }
+  assert.equal(readFileSync(join(dir, "h1", "2021-01-05.log"), "utf8"), "a\nb\nc\n");
+}));
+
+test("collector file sink - rolls to a new file at local midnight", withDir(async (dir) => {
+  const { log, lines } = capture();
+  let now = new Date(2022, 5, 30, 23, 59, 59, 900);
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log, now: () => now });
+  await sink.write("h1", [enc("before midnight")]);
+  now = new Date(2022, 6, 1, 0, 0, 0, 5);
+  await sink.write("h1", [enc("after midnight")]);
+  await sink.close();
+  assert.deepEqual(readdirSync(join(dir, "h1")).sort(), ["logfile-202206300000", "logfile-202207010000"]);
+  assert.equal(readFileSync(join(dir, "h1", "logfile-202206300000"), "utf8"), "before midnight\n");
+  assert.equal(readFileSync(join(dir, "h1", "logfile-202207010000"), "utf8"), "after midnight\n");
+  assert.equal(lines.filter((l) => l.startsWith("Creating new log")).length, 2);
+  assert.equal(sink.stats.closed, 2);
+}));
+
+test("collector file sink - opening a new file removes files of the pattern older than 7 days by mtime", withDir(async (dir) => {
+  const { log, lines } = capture();
+  const now = new Date(2023, 2, 20, 12);
+  const hostDir = join(dir, "h1");
+  mkdirSync(hostDir);
+  const at = (days: number) => new Date(now.getTime() - days * 86_400_000);
+  const files = {
+    "logfile-202303100000": 10, // old: removed
+    "logfile-202303120000": 7.5, // old: removed
+    "logfile-202303140000": 6, // recent: kept
+    "notes.txt": 30, // not of the pattern: kept
+  };
+  for (const [name, days] of Object.entries(files)) {
+    writeFileSync(join(hostDir, name), "x\n");
+    utimesSync(join(hostDir, name), at(days), at(days));
+  }
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log, now: () => now });
+  await sink.write("h1", [enc("today")]);
+  await sink.close();
+  assert.deepEqual(readdirSync(hostDir).sort(), ["logfile-202303140000", "logfile-202303200000", "notes.txt"]);
+  assert.equal(sink.stats.removedOld, 2);
+  assert.ok(lines.some((l) => l === `Removed old log "${join(hostDir, "logfile-202303100000")}"`));
+}));
+
+test("collector file sink - open files stay under the bound, least recently used closed first, reopened for append", withDir(async (dir) => {
+  const { log, lines } = capture();
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, maxOpenFiles: 3 });
+  for (let round = 0; round < 3; round++) {
+    for (let h = 0; h < 10; h++) {
+      await sink.write(`host${h}`, [enc(`round ${round}`)]);
+      assert.ok(sink.openFiles <= 3);
+    }
+  }
+  await sink.close();
+  assert.equal(sink.openFiles, 0);
+  for (let h = 0; h < 10; h++) {
+    const [name] = readdirSync(join(dir, `host${h}`));
+    assert.equal(readFileSync(join(dir, `host${h}`, name!), "utf8"), "round 0\nround 1\nround 2\n");
+  }
+  assert.equal(lines.filter((l) => l.startsWith("Creating new log")).length, 10, "a reopen is not a new log");
+  assert.ok(sink.stats.evicted >= 20);
+}));
+
+test("collector file sink - a failed write leaves nothing behind, so the retry does not duplicate", withDir(async (dir) => {
+  let failNext = false;
+  const fs: SinkFileSystem = {
+    ...nodeSinkFileSystem,
+    async openAppend(path, mode) {
+      const file = await nodeSinkFileSystem.openAppend(path, mode);
+      return {
+        sizeAtOpen: file.sizeAtOpen,
+        async append(data) {
+          if (failNext) {
+            failNext = false;
+            await file.append(data.subarray(0, 3)); // a short write, then the disk is full
+            throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+          }
+          await file.append(data);
+        },
+        sync: () => file.sync(),
+        truncate: (n) => file.truncate(n),
+        close: () => file.close(),
+      };
+    },
+  };
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log, fs });
+  await sink.write("h", [enc("first")]);
+  failNext = true;
+  await assert.rejects(sink.write("h", [enc("second"), enc("third")]), /ENOSPC/);
+  await sink.write("h", [enc("second"), enc("third")]);
+  await sink.close();
+  const [name] = readdirSync(join(dir, "h"));
+  assert.equal(readFileSync(join(dir, "h", name!), "utf8"), "first\nsecond\nthird\n");
+}));
+
+test("collector file sink - host names that are not one safe directory name are refused", withDir(async (dir) => {
+  for (const host of ["", ".", "..", ".hidden", "/etc", "a/b", "a\\b", "a\u0000b", "new\nline", "esc\u001b", "x".repeat(256), "bad\ufffdutf8", " web1"]) {
+    assert.ok(hostDirectoryProblem(host), `${JSON.stringify(host)} must be refused`);
+    assert.equal(hostDirectory(dir, host), undefined);
+  }
+  for (const host of ["web1.example.net", "a.b.c.d.example.co.uk", "x".repeat(255), "host-1_2", "é.example"]) {
+    assert.equal(hostDirectoryProblem(host), undefined, host);
+    assert.equal(hostDirectory(dir, host), join(dir, host));
+  }
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log });
+  await assert.rejects(sink.write("../escape", [enc("x")]), /unsafe host name/);
+  await sink.close();
+  assert.equal(existsSync(join(dir, "..", "escape")), false);
+}));
