@@ -1,7 +1,9 @@
 // Every subcommand, registered in the order `shipper --help` lists them.
 import type { Command } from "commander";
+import { registerCollector } from "./collector.js";
 import { registerDemo } from "./demo.js";
 
 export function registerCommands(program: Command): void {
+  registerCollector(program);
   registerDemo(program);
 }
