@@ -1,0 +1,134 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { connect } from "@nats-io/transport-node";
+import { planSubject } from "../src/agent/agent.js";
+import { resolvePartitionCount } from "../src/agent/partition-count.js";
+import { agentConfigFrom } from "../src/cli/commands/agent.js";
+import { ConfigError } from "../src/config/errors.js";
+import { writeLayoutRecord } from "../src/streams/layout-record.js";
+import { NatsServer } from "../src/testkit/nats-server.js";
+import { runShipper } from "../src/testkit/shipper-process.js";
+
+const ENV = { SHIPPER_FILE: "/var/log/syslog", SHIPPER_SUBJECT: "logs", NATS_URL: "nats://127.0.0.1:4222", HOSTNAME: "web1.example.net" };
+
+function configError(env: NodeJS.ProcessEnv, flags = {}): string {
+  try {
+    agentConfigFrom(flags, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.message;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+test("agent config - the original's variables give the configuration", () => {
+  const config = agentConfigFrom({}, { ...ENV, SHIPPER_PARTITIONS: "10" });
+  assert.equal(config.file, "/var/log/syslog");
+  assert.equal(config.prefix, "logs");
+  assert.equal(config.partitions, 10);
+  assert.equal(config.host, "web1.example.net");
+  assert.deepEqual(config.connection.servers, ["nats://127.0.0.1:4222"]);
+  assert.equal(config.maxInFlight, 10_000);
+  assert.equal(config.maxInFlightBytes, 8 * 1024 * 1024);
+  assert.equal(config.ackTimeoutMs, 5000);
+  assert.equal(config.pollIntervalMs, 250);
+});
+
+test("agent config - flags win over variables, and the OS host name is the default", () => {
+  const { HOSTNAME: _, ...env } = ENV;
+  const config = agentConfigFrom(
+    { file: "/tmp/a.log", subject: "applogs", partitions: "4", maxInFlight: "500", ackTimeout: "2s", maxInFlightBytes: "1MiB" },
+    env,
+  );
+  assert.equal(config.file, "/tmp/a.log");
+  assert.equal(config.prefix, "applogs");
+  assert.equal(config.partitions, 4);
+  assert.equal(config.host, hostname());
+  assert.equal(config.maxInFlight, 500);
+  assert.equal(config.ackTimeoutMs, 2000);
+  assert.equal(config.maxInFlightBytes, 1024 * 1024);
+  assert.equal(agentConfigFrom({ host: "db1.example.net" }, ENV).host, "db1.example.net");
+});
+
+test("agent config - unset or empty partitions mean the deployment's count (resolved later)", () => {
+  assert.equal(agentConfigFrom({}, ENV).partitions, undefined);
+  assert.equal(agentConfigFrom({}, { ...ENV, SHIPPER_PARTITIONS: "" }).partitions, undefined);
+  assert.equal(agentConfigFrom({}, { ...ENV, SHIPPER_PARTITIONS: "0" }).partitions, 0);
+});
+
+test("agent config - a missing SHIPPER_FILE or SHIPPER_SUBJECT gets the original's message", () => {
+  const { SHIPPER_FILE: _f, ...noFile } = ENV;
+  assert.equal(configError(noFile), "Please set a file to publish using SHIPPER_FILE");
+  assert.equal(configError({ ...ENV, SHIPPER_FILE: "  " }), "Please set a file to publish using SHIPPER_FILE");
+  const { SHIPPER_SUBJECT: _s, ...noSubject } = ENV;
+  assert.equal(configError(noSubject), "Please set a subject prefix using SHIPPER_SUBJECT");
+});
+
+test("agent config - negative and non-numeric SHIPPER_PARTITIONS are refused, naming it", () => {
+  for (const bad of ["-1", "abc", "1.5", "10 partitions"]) {
+    assert.match(configError({ ...ENV, SHIPPER_PARTITIONS: bad }), /^SHIPPER_PARTITIONS .*whole number.*got "/, bad);
+  }
+});
+
+test("agent config - NATS_URL is required, and the prefix, host and tuning flags are checked", () => {
+  const { NATS_URL: _, ...noUrl } = ENV;
+  assert.match(configError(noUrl), /NATS_URL/);
+  assert.match(configError({ ...ENV, SHIPPER_SUBJECT: "logs.>" }), /^SHIPPER_SUBJECT .*wildcard/);
+  assert.match(configError({ ...ENV, SHIPPER_SUBJECT: "logs..x" }), /^SHIPPER_SUBJECT .*empty token/);
+  assert.match(configError({ ...ENV, HOSTNAME: "bad host" }), /^HOSTNAME .*white space/);
+  assert.match(configError({ ...ENV, HOSTNAME: ".hidden" }), /^HOSTNAME .*empty subject token/);
+  assert.match(configError(ENV, { maxInFlight: "0" }), /^--max-in-flight/);
+  assert.match(configError(ENV, { ackTimeout: "soon" }), /^--ack-timeout/);
+  assert.match(configError(ENV, { maxInFlightBytes: "0" }), /^--max-in-flight-bytes/);
+});
+
+test("agent config - an explicit partition count must agree with the deployment's record", () => {
+  const recorded = { prefix: "logs", partitions: 10 };
+  assert.equal(resolvePartitionCount(undefined, undefined), 0);
+  assert.equal(resolvePartitionCount(4, undefined), 4);
+  assert.equal(resolvePartitionCount(undefined, recorded), 10);
+  assert.equal(resolvePartitionCount(10, recorded), 10);
+  assert.throws(() => resolvePartitionCount(4, recorded), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /^SHIPPER_PARTITIONS \(--partitions\) is 4, but the deployment for prefix "logs" was set up with 10 partitions/);
+    return true;
+  });
+  assert.throws(() => resolvePartitionCount(0, recorded), ConfigError);
+});
+
+test("agent config - the partition count comes from the recorded layout, and a disagreeing one stops the program", async () => {
+  const server = await NatsServer.start();
+  const nc = await connect({ servers: server.url });
+  try {
+    assert.deepEqual(await planSubject(nc, { prefix: "logs", host: "web1.example.net" }), {
+      partitions: 0,
+      partition: 0,
+      subject: "logs.p0.web1.example.net",
+    });
+    await writeLayoutRecord(nc, { version: 1, prefix: "logs", partitions: 10, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" });
+    assert.deepEqual(await planSubject(nc, { prefix: "logs", host: "web1.example.net" }), {
+      partitions: 10,
+      partition: 5,
+      subject: "logs.p5.web1.example.net",
+    });
+    await assert.rejects(planSubject(nc, { prefix: "logs", partitions: 4, host: "web1.example.net" }), ConfigError);
+
+    const exit = await runShipper(["agent"], { ...ENV, NATS_URL: server.url, SHIPPER_PARTITIONS: "4" }, { timeoutMs: 20_000 });
+    assert.equal(exit.code, 2);
+    assert.equal(exit.stderr.trim().split("\n").length, 1, exit.stderr);
+    assert.match(exit.stderr, /^SHIPPER_PARTITIONS \(--partitions\) is 4, but the deployment for prefix "logs" was set up with 10 partitions/);
+  } finally {
+    await nc.close();
+    await server.dispose();
+  }
+});
+
+test("agent config - the program prints the original's one line and exits 2", async () => {
+  const exit = await runShipper(["producer"], { SHIPPER_SUBJECT: "logs", NATS_URL: "nats://127.0.0.1:4222" }, { inheritEnv: false });
+  assert.equal(exit.code, 2);
+  assert.equal(exit.stderr, "Please set a file to publish using SHIPPER_FILE\n");
+  const bad = await runShipper(["agent"], { ...ENV, SHIPPER_PARTITIONS: "-3" }, { inheritEnv: false });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^SHIPPER_PARTITIONS \(--partitions\) must be a whole number of partitions \(0 or more\), got "-3"\n$/);
+});

@@ -1,0 +1,198 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { closeSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { pino } from "pino";
+import { Agent } from "../src/agent/agent.js";
+import { NatsServer } from "../src/testkit/nats-server.js";
+import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { auditLines } from "../src/testkit/line-count.js";
+
+const HOST = "str1.example.net";
+const SUBJECT = `logs.p0.${HOST}`;
+
+function memoryLogger(): { log: pino.Logger; text: () => string } {
+  let text = "";
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { log: pino({ level: "info" }, sink), text: () => text };
+}
+
+async function storedText(nc: NatsConnection, stream: string): Promise<string> {
+  const jsm = await jetstreamManager(nc);
+  const n = (await jsm.streams.info(stream)).state.messages;
+  let out = "";
+  if (n === 0) return out;
+  const messages = await (await jetstream(nc).consumers.get(stream)).consume();
+  let count = 0;
+  for await (const m of messages) {
+    out += Buffer.from(m.data).toString("utf8") + "\n";
+    if (++count === n) break;
+  }
+  await messages.close();
+  return out;
+}
+
+/** Fixed-width numbered lines: after a truncation the new lines sit at the very same offsets. */
+function line(i: number): string {
+  return `line ${String(i).padStart(7, "0")} <14>Nov 27 07:25:19 ${HOST} app[42]: something happened`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withStream(body: (nc: NatsConnection, dir: string, server: NatsServer) => Promise<void>): Promise<void> {
+  const server = await NatsServer.start();
+  const dir = mkdtempSync(join(tmpdir(), "shipper-rotation-"));
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    await body(nc, dir, server);
+  } finally {
+    await nc.close().catch(() => {});
+    await server.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("agent rotation - waits for the file, then follows two logrotate renames while the writer keeps writing: no line lost", async () => {
+  await withStream(async (nc, dir) => {
+    const file = join(dir, "file.log");
+    const { log, text } = memoryLogger();
+    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    await sleep(150); // the agent starts before the file exists
+
+    let expected = "";
+    let fd = openSync(file, "a");
+    const write = (text: string) => {
+      writeSync(fd, text);
+      expected += text;
+    };
+    let n = 0;
+    for (let burst = 0; burst < 45; burst++) {
+      let chunk = "";
+      for (let i = 0; i < 200; i++) chunk += line(n++) + "\n";
+      write(chunk);
+      if (burst === 15 || burst === 30) {
+        // logrotate: shift the old ones, rename the live file, and create a new one
+        if (burst === 30) renameSync(`${file}.1`, `${file}.2`);
+        renameSync(file, `${file}.1`);
+        // the application writes a little more to its open file before it reopens
+        for (let i = 0; i < 50; i++) write(line(n++) + "\n");
+        if (burst === 30) write(`line ${n++} unterminated at the end of a rotated file`);
+        closeSync(fd);
+        if (burst === 30) expected += "\n"; // the finished file's last line is sent as a line
+        fd = openSync(file, "a");
+      }
+      await sleep(5);
+    }
+    closeSync(fd);
+    await waitUntil("every line acknowledged", () => agent.counters.acknowledged === n, 30_000);
+    stop.abort();
+    await running;
+
+    assert.deepEqual(auditLines(expected, await storedText(nc, "LOGS_0")), { expected: n, received: n, missing: 0, duplicated: 0, outOfOrder: 0 });
+    assert.equal(agent.counters.rotations, 2);
+    assert.equal(agent.counters.duplicates, 0);
+    assert.match(text(), /waiting for .*file\.log.* to appear/);
+    assert.match(text(), /was rotated: finished file \d+:\d+ at offset \d+ \(its last \d+ bytes had no newline; sent as a line\)/);
+  });
+});
+
+test("agent rotation - truncation starts the file again from 0 and lines at the same offsets are not mistaken for duplicates", async () => {
+  await withStream(async (nc, dir) => {
+    const file = join(dir, "file.log");
+    const { log, text } = memoryLogger();
+    let expected = "";
+    let n = 0;
+    const fd = openSync(file, "a");
+    const write = (count: number) => {
+      let chunk = "";
+      for (let i = 0; i < count; i++) chunk += line(n++) + "\n";
+      writeSync(fd, chunk);
+      expected += chunk;
+    };
+    write(2000);
+    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    await waitUntil("the first lines", () => agent.counters.acknowledged === 2000, 20_000);
+
+    // copytruncate after the agent caught up: the file restarts at 0 and is written again at once
+    truncateSync(file, 0);
+    write(10);
+    await waitUntil("the truncation seen", () => agent.counters.truncations === 1, 10_000);
+    write(1990);
+    await waitUntil("every line acknowledged", () => agent.counters.acknowledged === 4000, 20_000);
+    // and once more, while a last line is half written (its start is dropped, counted in the log)
+    writeSync(fd, "half a li");
+    await sleep(200);
+    truncateSync(file, 0);
+    write(500);
+    await waitUntil("every line acknowledged", () => agent.counters.acknowledged === 4500, 20_000);
+    closeSync(fd);
+    stop.abort();
+    await running;
+
+    assert.deepEqual(auditLines(expected, await storedText(nc, "LOGS_0")), { expected: n, received: n, missing: 0, duplicated: 0, outOfOrder: 0 });
+    assert.equal(agent.counters.truncations, 2);
+    assert.equal(agent.counters.duplicates, 0);
+    assert.match(text(), /was truncated: read up to offset \d+, it is now \d+ bytes; reading it again from offset 0/);
+    assert.match(text(), /dropping 9 bytes of an unterminated last line/);
+  });
+});
+
+test("agent rotation - the real program follows a rename and a truncation, and SIGTERM ends it cleanly", async () => {
+  await withStream(async (nc, dir, server) => {
+    const file = join(dir, "file.log");
+    let expected = "";
+    let n = 0;
+    let fd = openSync(file, "a");
+    const write = (count: number) => {
+      let chunk = "";
+      for (let i = 0; i < count; i++) chunk += line(n++) + "\n";
+      writeSync(fd, chunk);
+      expected += chunk;
+    };
+    const stored = async () => (await (await jetstreamManager(nc)).streams.info("LOGS_0")).state.messages;
+    write(1000);
+    const agent = new ShipperProcess(["producer", "--poll-interval", "50ms"], {
+      NATS_URL: server.url,
+      SHIPPER_FILE: file,
+      SHIPPER_SUBJECT: "logs",
+      HOSTNAME: HOST,
+    });
+    try {
+      await waitUntil("the first lines", async () => (await stored()) === 1000 || !agent.running, 20_000);
+      renameSync(file, `${file}.1`);
+      write(500);
+      closeSync(fd);
+      fd = openSync(file, "a");
+      write(1000);
+      await waitUntil("lines after the rename", async () => (await stored()) === 2500 || !agent.running, 20_000);
+      truncateSync(file, 0);
+      await sleep(300);
+      write(1000);
+      await waitUntil("lines after the truncation", async () => (await stored()) === 3500 || !agent.running, 20_000);
+      closeSync(fd);
+      const exit = await agent.stop();
+      assert.equal(exit.code, 0, exit.stderr);
+      assert.match(exit.stderr, /was rotated/);
+      assert.match(exit.stderr, /was truncated/);
+      assert.match(exit.stderr, /stopped: 3500 lines read, 3500 acknowledged/);
+      assert.deepEqual(auditLines(expected, await storedText(nc, "LOGS_0")), { expected: n, received: n, missing: 0, duplicated: 0, outOfOrder: 0 });
+    } finally {
+      await agent.kill();
+    }
+  });
+});
