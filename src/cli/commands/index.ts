@@ -1,9 +1,11 @@
 // Every subcommand, registered in the order `shipper --help` lists them.
 import type { Command } from "commander";
+import { registerAgent } from "./agent.js";
 import { registerCollector } from "./collector.js";
 import { registerDemo } from "./demo.js";
 
 export function registerCommands(program: Command): void {
+  registerAgent(program);
   registerCollector(program);
   registerDemo(program);
 }
