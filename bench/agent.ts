@@ -1,0 +1,65 @@
+// Agent throughput: a file of syslog lines on disk to lines stored and acknowledged by JetStream,
+// through the real `shipper agent`. Watched by the stream's message count, from the first stored
+// line to the last, so the program's start-up is not counted.
+import { join } from "node:path";
+import type { BenchContext } from "./main.js";
+import { partitionOf } from "../src/protocol/partition.js";
+import { streamFor } from "../src/streams/layout.js";
+import { writeHostLog } from "./workload.js";
+import { startAgent } from "./shipper.js";
+import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { watchProgress, progressRate } from "./progress.js";
+import { repeat, log } from "./repeat.js";
+import { skipAll, type Figure } from "./results.js";
+
+const GROUP = "Agent";
+
+export function agentNotes(ctx: BenchContext): string[] {
+  const args = ctx.config.agentArgs.length > 0 ? ctx.config.agentArgs.join(" ") : "defaults";
+  return [`agent flags: ${args}`];
+}
+
+/** A host name of its own per run, so message ids never collide with an earlier run's. */
+export function runHost(name: string, run: number): string {
+  return `${name}-r${run}-${Math.random().toString(36).slice(2, 8)}.bench.example.net`;
+}
+
+export function storedIn(ctx: BenchContext, host: string): () => Promise<number> {
+  const stream = streamFor(ctx.bench.layout, partitionOf(host, ctx.config.partitions));
+  return async () => (await ctx.bench.jsm.streams.info(stream)).state.messages;
+}
+
+export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
+  const base = { key: "agent.throughput", label: "file to stored and acked lines (1 file, 1 agent)", group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY, target: ">= 0.8 x C1" };
+  const peak = { key: "agent.peak_rss", label: "agent peak resident memory (VmHWM)", group: GROUP, unit: "MB" as const, target: "<= 150 MB" };
+  const missing = ctx.shipper.missing("agent");
+  if (missing) return skipAll([base, peak], missing);
+
+  const { config } = ctx;
+  const peaks: number[] = [];
+  log(`agent: ${config.lines} lines, ${config.runs} run(s)`);
+  const result = await repeat(config.runs, async (run) => {
+    await ctx.bench.purgeAll();
+    const dir = ctx.workDir(`agent-r${run}`);
+    const host = runHost("agent", run);
+    const file = join(dir, "syslog");
+    await writeHostLog(file, host, config.lines, run + 1);
+    const stored = storedIn(ctx, host);
+    const agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
+    try {
+      const p = await watchProgress({ read: stored, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
+      peaks.push(agent.peakMB());
+      if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${config.lines} lines stored`);
+      const extra = (await stored()) - config.lines;
+      const notes = extra > 0 ? [`${extra} lines stored twice`] : [];
+      return { value: progressRate(p, config.lines, p.firstValue), notes };
+    } finally {
+      const code = await agent.stop();
+      if (code !== 0) log(`agent exited with code ${code}; log in ${dir}`);
+    }
+  });
+  return [
+    { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
+    { ...peak, value: Math.max(...peaks), runs: peaks },
+  ];
+}

@@ -1,0 +1,97 @@
+// Collector throughput: lines already stored (many hosts, every partition) to per-host files,
+// written and acknowledged, through the real `shipper collector`. The streams are pre-loaded with the
+// fast acked publisher; the clock runs from the first bytes in the output files to the last, and the
+// consumers must then show nothing pending or unacknowledged.
+import { join } from "node:path";
+import type { BenchContext } from "./main.js";
+import type { FleetLog } from "./workload.js";
+import { publishAcked } from "./acked-publisher.js";
+import { startCollector, type RunningShipper } from "./shipper.js";
+import { OutputTree, watchProgress, progressRate } from "./progress.js";
+import { repeat, log, sleep } from "./repeat.js";
+import { skipAll, type Figure } from "./results.js";
+import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
+import { ProcSampler } from "./proc-status.js";
+import { CEILING_KEY } from "./ceiling.js";
+
+const GROUP = "Collector";
+
+export async function preload(ctx: BenchContext, fleet: FleetLog): Promise<void> {
+  const r = await publishAcked(ctx.bench.nc, fleet, { window: ctx.config.window, stallMs: ctx.config.stallMs });
+  if (r.acked - r.errors !== fleet.count) {
+    throw new Error(`pre-loading the streams failed: ${r.acked - r.errors} of ${fleet.count} stored (${r.firstError ?? "no error"})`);
+  }
+}
+
+/** Lines the collector's consumers still hold: pending plus delivered and not acknowledged. */
+export async function unfinished(ctx: BenchContext): Promise<number> {
+  let total = 0;
+  for (const p of partitionIds(ctx.bench.layout)) {
+    const info = await ctx.bench.jsm.consumers.info(streamFor(ctx.bench.layout, p), consumerFor(ctx.bench.layout, p));
+    total += info.num_pending + info.num_ack_pending;
+  }
+  return total;
+}
+
+export interface CollectorRun {
+  linesPerSecond: number;
+  peakMB: number;
+  maxOpenFiles: number;
+  hostsWritten: number;
+  ackedAfterMs: number;
+}
+
+/** One collector pass over a pre-loaded fleet log. */
+export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: string): Promise<CollectorRun> {
+  await ctx.bench.purgeAll();
+  const dir = ctx.workDir(name);
+  await preload(ctx, fleet);
+  const out = join(dir, "out");
+  const tree = new OutputTree(out, fleet.hosts.length);
+  const collector: RunningShipper = startCollector({ url: ctx.bench.url, config: ctx.config, directory: out, logFile: join(dir, "collector.log") });
+  const sampler = new ProcSampler(collector.pid, 200);
+  try {
+    const everyMs = fleet.hosts.length > 2_000 ? 250 : 50;
+    const p = await watchProgress({ read: () => tree.bytes(), target: fleet.outputBytes, everyMs, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
+    if (!p.reached) throw new Error(`the collector stalled at ${p.final} of ${fleet.outputBytes} bytes written`);
+    const bytesPerSecond = progressRate(p, fleet.outputBytes, p.firstValue);
+    // Every line written: now every line must also be acknowledged.
+    const written = performance.now();
+    while ((await unfinished(ctx)) > 0) {
+      collector.assertRunning("shipper collector");
+      if (performance.now() - written > ctx.config.stallMs) throw new Error("lines were written but never all acknowledged");
+      await sleep(20);
+    }
+    sampler.sample();
+    return {
+      linesPerSecond: bytesPerSecond / (fleet.outputBytes / fleet.count),
+      peakMB: collector.peakMB(),
+      maxOpenFiles: sampler.maxOpenFiles,
+      hostsWritten: tree.hostCount,
+      ackedAfterMs: performance.now() - written,
+    };
+  } finally {
+    sampler.stop();
+    const code = await collector.stop();
+    if (code !== 0) log(`collector exited with code ${code}; log in ${dir}`);
+  }
+}
+
+export async function measureCollector(ctx: BenchContext): Promise<Figure[]> {
+  const base = { key: "collector.throughput", label: `stored lines to per-host files, acked (${ctx.fleet.hosts.length} hosts)`, group: GROUP, unit: "lines/s" as const, ceiling: CEILING_KEY, target: ">= 200,000 lines/s" };
+  const peak = { key: "collector.peak_rss", label: "collector peak resident memory (VmHWM)", group: GROUP, unit: "MB" as const, target: "<= 200 MB" };
+  const missing = ctx.shipper.missing("collector");
+  if (missing) return skipAll([base, peak], missing);
+  log(`collector: ${ctx.fleet.count} lines of ${ctx.fleet.hosts.length} hosts, ${ctx.config.runs} run(s)`);
+  const peaks: number[] = [];
+  const result = await repeat(ctx.config.runs, async (run) => {
+    const r = await collectFleet(ctx, ctx.fleet, `collector-r${run}`);
+    peaks.push(r.peakMB);
+    return { value: r.linesPerSecond, notes: [`all acknowledged ${r.ackedAfterMs.toFixed(0)} ms after the last write`] };
+  });
+  ctx.observed.set("collector.peak_rss", Math.max(...peaks));
+  return [
+    { ...base, value: result.value, runs: result.runs, notes: result.notes },
+    { ...peak, value: Math.max(...peaks), runs: peaks },
+  ];
+}

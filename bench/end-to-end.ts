@@ -1,0 +1,95 @@
+// End to end: one agent and one collector running together, from the first line read (first line
+// stored in the stream) to the last line written in the host's output file.
+import { join } from "node:path";
+import type { BenchContext } from "./main.js";
+import { writeHostLog } from "./workload.js";
+import { startAgent, startCollector, type RunningShipper } from "./shipper.js";
+import { OutputTree, watchProgress } from "./progress.js";
+import { repeat, log, sleep } from "./repeat.js";
+import { skipAll, type Figure } from "./results.js";
+import { runHost, storedIn, agentNotes } from "./agent.js";
+import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
+
+const GROUP = "End to end";
+
+/** Waits until the collector has a pull request waiting on every partition (it is ready), or a few seconds. */
+export async function collectorReady(ctx: BenchContext, collector: RunningShipper): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    collector.assertRunning("shipper collector");
+    let waiting = 0;
+    for (const p of partitionIds(ctx.bench.layout)) {
+      const info = await ctx.bench.jsm.consumers.info(streamFor(ctx.bench.layout, p), consumerFor(ctx.bench.layout, p)).catch(() => undefined);
+      if (info && info.num_waiting > 0) waiting++;
+    }
+    if (waiting === partitionIds(ctx.bench.layout).length) return;
+    await sleep(50);
+  }
+}
+
+export interface PipelineRun {
+  linesPerSecond: number;
+  agentPeakMB: number;
+  collectorPeakMB: number;
+}
+
+export async function runPipeline(ctx: BenchContext, name: string, run: number): Promise<PipelineRun> {
+  const { config } = ctx;
+  await ctx.bench.purgeAll();
+  const dir = ctx.workDir(name);
+  const host = runHost("e2e", run);
+  const file = join(dir, "syslog");
+  const bytes = await writeHostLog(file, host, config.lines, run + 1);
+  const out = join(dir, "out");
+  const tree = new OutputTree(out, 1);
+  const stored = storedIn(ctx, host);
+  const collector = startCollector({ url: ctx.bench.url, config, directory: out, logFile: join(dir, "collector.log") });
+  let agent: RunningShipper | undefined;
+  try {
+    await collectorReady(ctx, collector);
+    agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
+    const alive = () => {
+      agent!.assertRunning("shipper agent");
+      collector.assertRunning("shipper collector");
+    };
+    // First line read: the first line the stream holds.
+    let firstAt = Number.NaN;
+    const p = await watchProgress({
+      read: async () => {
+        if (Number.isNaN(firstAt) && (await stored()) > 0) firstAt = performance.now();
+        return tree.bytes();
+      },
+      target: bytes, everyMs: 25, stallMs: config.stallMs, check: alive,
+    });
+    if (!p.reached) throw new Error(`end to end stalled at ${p.final} of ${bytes} bytes written`);
+    return {
+      linesPerSecond: config.lines / ((p.doneAt - firstAt) / 1000),
+      agentPeakMB: agent.peakMB(),
+      collectorPeakMB: collector.peakMB(),
+    };
+  } finally {
+    for (const [what, proc] of [["agent", agent], ["collector", collector]] as const) {
+      const code = await proc?.stop();
+      if (code !== undefined && code !== 0) log(`${what} exited with code ${code}; log in ${dir}`);
+    }
+  }
+}
+
+export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
+  const base = { key: "end_to_end.throughput", label: "agent + collector together, first line read to last written", group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY, target: ">= 100,000 lines/s" };
+  const missing = ctx.shipper.missing("agent") ?? ctx.shipper.missing("collector");
+  if (missing) return skipAll([base], missing);
+  log(`end to end: ${ctx.config.lines} lines, ${ctx.config.runs} run(s)`);
+  const agentPeaks: number[] = [];
+  const collectorPeaks: number[] = [];
+  const result = await repeat(ctx.config.runs, async (run) => {
+    const r = await runPipeline(ctx, `end-to-end-r${run}`, run);
+    agentPeaks.push(r.agentPeakMB);
+    collectorPeaks.push(r.collectorPeakMB);
+    return { value: r.linesPerSecond };
+  });
+  ctx.observed.set("pipeline.agent_peak_rss", Math.max(...agentPeaks));
+  ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
+  return [{ ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] }];
+}

@@ -1,0 +1,109 @@
+// Watching work being done by another process: a counter (stored messages, bytes in output files)
+// polled until it reaches its target. The rate is taken from the first observed progress to the
+// target, so program start-up is not counted; a stall (no progress for a while) ends the wait.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "./repeat.js";
+
+export interface Progress {
+  /** When progress was first seen (performance.now()), and the counter's value then. */
+  firstAt: number;
+  firstValue: number;
+  doneAt: number;
+  final: number;
+  reached: boolean;
+}
+
+export interface WatchOptions {
+  read: () => Promise<number> | number;
+  target: number;
+  everyMs: number;
+  stallMs: number;
+  /** Throws when a program the measurement needs has died. */
+  check?: () => void;
+  /** Counter value before the work started (usually 0). */
+  baseline?: number;
+}
+
+export async function watchProgress(opts: WatchOptions): Promise<Progress> {
+  const baseline = opts.baseline ?? 0;
+  let firstAt = Number.NaN;
+  let firstValue = baseline;
+  let lastValue = baseline;
+  let lastChange = performance.now();
+  while (true) {
+    opts.check?.();
+    const value = await opts.read();
+    const now = performance.now();
+    if (value !== lastValue) {
+      lastValue = value;
+      lastChange = now;
+    }
+    if (value > baseline && Number.isNaN(firstAt)) {
+      firstAt = now;
+      firstValue = value;
+    }
+    if (value >= opts.target) return { firstAt, firstValue, doneAt: now, final: value, reached: true };
+    if (now - lastChange > opts.stallMs) return { firstAt, firstValue, doneAt: now, final: value, reached: false };
+    await sleep(opts.everyMs);
+  }
+}
+
+/** Counter units per second over the observed span, from `target - firstValue` units. */
+export function progressRate(p: Progress, units: number, unitsAtFirst: number): number {
+  const seconds = (p.doneAt - p.firstAt) / 1000;
+  return seconds > 0 ? (units - unitsAtFirst) / seconds : Number.NaN;
+}
+
+/**
+ * Total bytes of the files under `<root>/<host>/`: a collector's output. Host directories are
+ * listed until `expectedHosts` are known, then only their files are stat'ed.
+ */
+export class OutputTree {
+  private readonly files = new Map<string, string[]>();
+
+  constructor(readonly root: string, private readonly expectedHosts: number) {}
+
+  private discover(): void {
+    let hosts: string[];
+    try {
+      hosts = readdirSync(this.root);
+    } catch {
+      return;
+    }
+    for (const host of hosts) {
+      const known = this.files.get(host);
+      if (known && known.length > 0) continue;
+      try {
+        this.files.set(host, readdirSync(join(this.root, host)).map((f) => join(this.root, host, f)));
+      } catch {
+        // not a directory (or just created): look again next time
+      }
+    }
+  }
+
+  get hostCount(): number {
+    return this.files.size;
+  }
+
+  bytes(): number {
+    if (this.files.size < this.expectedHosts) this.discover();
+    let total = 0;
+    for (const paths of this.files.values()) {
+      for (const p of paths) {
+        try {
+          total += statSync(p).size;
+        } catch {
+          // removed by the collector's clean-up: it no longer counts
+        }
+      }
+    }
+    return total;
+  }
+
+  /** Every output file, for a final check. */
+  paths(): string[] {
+    this.discover();
+    return [...this.files.values()].flat();
+  }
+}

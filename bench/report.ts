@@ -1,0 +1,60 @@
+// Prints the figures as a table (cli-table3) with each throughput's ratio to the async-acked
+// ceiling, and writes everything as JSON.
+import Table from "cli-table3";
+import { writeFileSync } from "node:fs";
+import type { Figure } from "./results.js";
+import { machineLine, type Machine } from "./machine.js";
+import { CEILING_KEY, ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import type { BenchConfig } from "./options.js";
+
+export interface BenchReport {
+  version: 1;
+  startedAt: string;
+  seconds: number;
+  machine: Machine;
+  config: Omit<BenchConfig, "only"> & { only: string[] };
+  ceiling: { key: string; linesPerSecond?: number };
+  figures: Figure[];
+}
+
+function formatValue(f: Figure): string {
+  if (f.value === undefined || Number.isNaN(f.value)) return "-";
+  if (f.unit === "lines/s") return Math.round(f.value).toLocaleString("en-US");
+  if (f.unit === "ms" || f.unit === "MB") return f.value.toFixed(1);
+  return Math.round(f.value).toLocaleString("en-US");
+}
+
+export function ceilingValue(figures: Figure[]): number | undefined {
+  return figures.find((f) => f.key === CEILING_KEY)?.value;
+}
+
+/** Short names of the ceilings that other figures are compared with. */
+const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1" };
+
+function ratioCell(f: Figure, figures: Figure[]): string {
+  if (!f.ceiling || f.value === undefined || Number.isNaN(f.value)) return "";
+  const ceiling = figures.find((c) => c.key === f.ceiling)?.value;
+  return ceiling ? `${(f.value / ceiling).toFixed(2)} ${CEILING_REFS[f.ceiling] ?? f.ceiling}` : "";
+}
+
+export function renderTable(figures: Figure[], machine: Machine): string {
+  const table = new Table({
+    head: ["measurement", "figure", "value", "unit", "x ceiling", "target", "runs / notes"],
+    colWidths: [13, 48, 11, 9, 10, 16, 52],
+    wordWrap: true,
+    style: { head: [], border: [] },
+  });
+  for (const f of figures) {
+    const detail = f.skipped
+      ? `skipped: ${f.skipped}`
+      : [f.runs && f.runs.length > 1 ? `runs ${f.runs.map((r) => Math.round(r)).join(", ")}` : "", ...(f.notes ?? [])].filter(Boolean).join("; ");
+    const ref = CEILING_REFS[f.key];
+    table.push([f.group, ref ? `[${ref}] ${f.label}` : f.label, f.skipped ? "-" : formatValue(f), f.unit, ratioCell(f, figures), f.target ?? "", detail]);
+  }
+  const legend = "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); median of runs";
+  return `machine: ${machineLine(machine)}\n${table.toString()}\n${legend}`;
+}
+
+export function writeJson(path: string, report: BenchReport): void {
+  writeFileSync(path, JSON.stringify(report, null, 2) + "\n");
+}
