@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, DiscardPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { Agent } from "../src/agent/agent.js";
+import { Agent, type SettledPosition } from "../src/agent/agent.js";
 import { NoStreamError } from "../src/agent/errors.js";
 import { JetStreamPublisher } from "../src/agent/jetstream-publisher.js";
 import type { LineOrigin } from "../src/agent/publisher.js";
@@ -85,6 +85,8 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
 
     const { log } = memoryLogger();
     const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, readChunkBytes: 64 * 1024 });
+    const positions: SettledPosition[] = [];
+    agent.onSettled((p) => positions.push(p));
     const stop = new AbortController();
     const running = agent.run(stop.signal);
     await waitUntil("6000 lines acknowledged", () => agent.counters.acknowledged === lines.length, 20_000);
@@ -107,6 +109,8 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
       assert.equal(m.msgId, `${HOST}:${dev}:${ino}:0:${offset}`);
     }
     assert.equal(agent.settledOffsets.get(`${dev}:${ino}:0`), statSync(file).size);
+    assert.deepEqual(positions.at(-1), { path: file, identity: { dev: String(dev), ino: String(ino) }, generation: 0, offset: statSync(file).size });
+    assert.ok(positions.every((p, i) => i === 0 || p.offset > positions[i - 1]!.offset), "positions only move forward");
     const c = agent.counters;
     assert.equal(c.linesRead, want.length);
     assert.equal(c.duplicates, 0);

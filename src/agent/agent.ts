@@ -9,10 +9,10 @@ import { connectWithRetry } from "../shared/connect.js";
 import type { Logger } from "../shared/log.js";
 import { readLayoutRecord } from "../streams/layout-record.js";
 import { FileFollower, type FollowStart, type LineBatch } from "./file-follower.js";
-import { describeIdentity } from "./file-identity.js";
+import { describeIdentity, type FileIdentity } from "./file-identity.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { resolvePartitionCount } from "./partition-count.js";
-import type { LineOrigin, LinePublisher, PublisherCounters, SettledListener } from "./publisher.js";
+import type { LineOrigin, LinePublisher, PublisherCounters } from "./publisher.js";
 import { checkStreamCaptures } from "./stream-check.js";
 
 /** Everything the agent needs, validated once (see agentConfigFrom in src/cli/commands/agent.ts). */
@@ -59,6 +59,19 @@ export interface AgentOptions {
   ackTimeoutMs?: number;
 }
 
+/** A file version's settled position: every line before `offset` is stored (or refused and logged). */
+export interface SettledPosition {
+  path: string;
+  identity: FileIdentity;
+  generation: number;
+  offset: number;
+}
+
+interface FileLineOrigin extends LineOrigin {
+  readonly identity: FileIdentity;
+  readonly generation: number;
+}
+
 export interface AgentResult {
   /** Lines still unacknowledged when the drain timeout ended the wait. */
   unacknowledged: number;
@@ -78,7 +91,7 @@ export class Agent {
   private readonly follower: FileFollower;
   private readonly publisher: LinePublisher;
   private readonly drainTimeoutMs: number;
-  private origin?: LineOrigin;
+  private origin?: FileLineOrigin;
   private linesRead = 0;
   private truncations = 0;
   private rotations = 0;
@@ -112,9 +125,15 @@ export class Agent {
     });
   }
 
-  /** Lines settle in offset order per file version; issue 3 persists this as the saved position. */
-  onSettled(listener: SettledListener): void {
-    this.publisher.onSettled(listener);
+  /**
+   * Called as lines settle, in offset order per file version, with the position up to which the
+   * file is safely stored (issue 3 persists it and passes it back as `start`).
+   */
+  onSettled(listener: (position: SettledPosition) => void): void {
+    this.publisher.onSettled((origin, offset) => {
+      const o = origin as FileLineOrigin;
+      listener({ path: o.path, identity: o.identity, generation: o.generation, offset });
+    });
   }
 
   get counters(): AgentCounters {
@@ -172,7 +191,7 @@ export class Agent {
 
   private originOf(batch: LineBatch): LineOrigin {
     const key = `${describeIdentity(batch.identity)}:${batch.generation}`;
-    if (this.origin?.key !== key) this.origin = { key, path: batch.path };
+    if (this.origin?.key !== key) this.origin = { key, path: batch.path, identity: batch.identity, generation: batch.generation };
     return this.origin;
   }
 

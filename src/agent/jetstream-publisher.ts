@@ -5,9 +5,10 @@
 //
 // Guarantees: every line carries a deterministic Nats-Msg-Id, so a re-send is stored once
 // (within the stream's duplicate window). When the oldest line is not acknowledged in time, or
-// after a reconnect (nats.js discards what it buffered while disconnected), every unsettled line
-// is sent again in order ("go-back"), so the stream keeps the file's order whenever the server
-// lost a suffix of what was sent, which is what a broken connection or a stalled server does.
+// after a reconnect, every unsettled line is sent again in order ("go-back"), so the stream keeps
+// the file's order whenever the server lost a suffix of what was sent, which is what a broken
+// connection or a stalled server does. While disconnected nothing is handed to nats.js (it would
+// discard it at the next dial); new lines wait in the window until the reconnect's go-back.
 // Caveat: if the server refused one line (PubAck error) yet stored later ones, the re-sent line
 // lands after them.
 // Nothing is dropped silently: a line larger than the server's max payload is refused before
@@ -170,6 +171,9 @@ export class JetStreamPublisher implements LinePublisher {
   }
 
   private send(line: InFlightLine, header: Buffer): void {
+    // While disconnected nats.js would buffer and then discard the line, or send it after
+    // reconnecting ahead of older lines; it waits in the window and goes out, in order, on reconnect.
+    if (!this.connected) return;
     this.headers.bytes = header;
     this.pubOpts.reply = this.inbox + line.seq;
     try {
