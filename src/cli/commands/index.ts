@@ -3,8 +3,10 @@ import type { Command } from "commander";
 import { registerAgent } from "./agent.js";
 import { registerCollector } from "./collector.js";
 import { registerDemo } from "./demo.js";
+import { registerSetup } from "./setup.js";
 
 export function registerCommands(program: Command): void {
+  registerSetup(program);
   registerAgent(program);
   registerCollector(program);
   registerDemo(program);
