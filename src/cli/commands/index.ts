@@ -4,10 +4,12 @@ import { registerAgent } from "./agent.js";
 import { registerCollector } from "./collector.js";
 import { registerDemo } from "./demo.js";
 import { registerSetup } from "./setup.js";
+import { registerReport } from "./report.js";
 
 export function registerCommands(program: Command): void {
   registerSetup(program);
   registerAgent(program);
   registerCollector(program);
+  registerReport(program);
   registerDemo(program);
 }
