@@ -77,11 +77,26 @@ export interface AgentResult {
   unacknowledged: number;
 }
 
-function whenAborted(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (!signal) return;
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
+/**
+ * Waits for `wait` unless `signal` aborts first. The abort listener is removed afterwards: racing
+ * many short waits against one long-lived promise would make it hold every result (a leak).
+ */
+function unlessAborted(wait: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return wait;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve();
+    signal.addEventListener("abort", onAbort, { once: true });
+    wait.then(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
   });
 }
 
@@ -157,32 +172,40 @@ export class Agent {
 
   /** Ships until `signal` aborts (or publishing fails for good, which throws). */
   async run(signal?: AbortSignal): Promise<AgentResult> {
-    const stopped = whenAborted(signal);
-    void stopped.then(() => this.follower.stop());
+    const stopReading = () => this.follower.stop();
+    signal?.addEventListener("abort", stopReading, { once: true });
+    // A publisher that failed for good also ends a wait for file data.
+    let fatal: Error | undefined;
+    this.publisher.failed.catch((err: Error) => {
+      fatal = err;
+      this.follower.stop();
+    });
     try {
       for (;;) {
-        const batch = await Promise.race([this.follower.next(), this.publisher.failed]);
+        const batch = await this.follower.next();
+        if (fatal) throw fatal;
         if (!batch || signal?.aborted) break;
-        if (!(await this.publishBatch(batch, stopped, signal))) break;
+        if (!(await this.publishBatch(batch, signal))) break;
       }
       return await this.finish();
     } catch (err) {
       await this.publisher.close();
       throw err;
     } finally {
+      signal?.removeEventListener("abort", stopReading);
       await this.follower.close();
     }
   }
 
   /** Publishes a batch; false when a stop arrived while waiting for room in the window. */
-  private async publishBatch(batch: LineBatch, stopped: Promise<void>, signal?: AbortSignal): Promise<boolean> {
+  private async publishBatch(batch: LineBatch, signal?: AbortSignal): Promise<boolean> {
     const origin = this.originOf(batch);
     const { lines, ends } = batch;
     this.linesRead += lines.length;
     for (let i = 0; i < lines.length; i++) {
       const room = this.publisher.publish(this.subject, lines[i]!, origin, ends[i]!);
       if (room) {
-        await Promise.race([room, stopped]);
+        await unlessAborted(room, signal);
         if (signal?.aborted) return false;
       }
     }
