@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager, DiscardPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { Agent, type SettledPosition } from "../src/agent/agent.js";
 import { NoStreamError } from "../src/agent/errors.js";
+import { fnv1a32 } from "../src/protocol/partition.js";
 import { JetStreamPublisher } from "../src/agent/jetstream-publisher.js";
 import type { LineOrigin } from "../src/agent/publisher.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
@@ -101,15 +102,22 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
     const stored = await readStream(nc, "LOGS_0");
     assert.equal(stored.length, want.length);
     const { dev, ino } = statSync(file, { bigint: true });
+    const fp = fnv1a32(Buffer.from(want[0]! + "\n")).toString(16).padStart(8, "0");
     let offset = 0;
     for (const [i, m] of stored.entries()) {
       assert.equal(m.subject, SUBJECT);
       assert.ok(m.data.equals(Buffer.from(want[i]!, "utf8")), `line ${i} differs`);
       offset += Buffer.byteLength(want[i]!) + 1;
-      assert.equal(m.msgId, `${HOST}:${dev}:${ino}:0:${offset}`);
+      assert.equal(m.msgId, `${HOST}:${dev}:${ino}:${fp}:0:${offset}`);
     }
-    assert.equal(agent.settledOffsets.get(`${dev}:${ino}:0`), statSync(file).size);
-    assert.deepEqual(positions.at(-1), { path: file, identity: { dev: String(dev), ino: String(ino) }, generation: 0, offset: statSync(file).size });
+    assert.equal(agent.settledOffsets.get(`${dev}:${ino}:${fp}:0`), statSync(file).size);
+    assert.deepEqual(positions.at(-1), {
+      path: file,
+      identity: { dev: String(dev), ino: String(ino) },
+      fingerprint: fp,
+      generation: 0,
+      offset: statSync(file).size,
+    });
     assert.ok(positions.every((p, i) => i === 0 || p.offset > positions[i - 1]!.offset), "positions only move forward");
     const c = agent.counters;
     assert.equal(c.linesRead, want.length);

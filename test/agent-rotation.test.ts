@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -149,6 +149,39 @@ test("agent rotation - truncation starts the file again from 0 and lines at the 
     assert.equal(agent.counters.duplicates, 0);
     assert.match(text(), /was truncated: read up to offset \d+, it is now \d+ bytes; reading it again from offset 0/);
     assert.match(text(), /dropping 9 bytes of an unterminated last line/);
+  });
+});
+
+test("agent rotation - content replaced in place between two runs is shipped, not taken for duplicates of the first run", async () => {
+  await withStream(async (nc, dir) => {
+    const file = join(dir, "file.log");
+    const { log } = memoryLogger();
+    const runOnce = async (want: number) => {
+      const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+      const stop = new AbortController();
+      const running = agent.run(stop.signal);
+      await waitUntil("the run's lines", () => agent.counters.acknowledged === want, 20_000);
+      stop.abort();
+      await running;
+      return agent.counters;
+    };
+    let expected = "";
+    const content = (from: number) => {
+      let t = "";
+      for (let i = from; i < from + 1000; i++) t += line(i) + "\n";
+      return t;
+    };
+    const a = content(0);
+    writeFileSync(file, a);
+    expected += a;
+    assert.equal((await runOnce(1000)).duplicates, 0);
+    // copytruncate while the agent is stopped: same inode, same offsets, other lines
+    const b = content(1000);
+    truncateSync(file, 0);
+    appendFileSync(file, b);
+    expected += b;
+    assert.equal((await runOnce(1000)).duplicates, 0, "the new lines must not share the old lines' message ids");
+    assert.deepEqual(auditLines(expected, await storedText(nc, "LOGS_0")), { expected: 2000, received: 2000, missing: 0, duplicated: 0, outOfOrder: 0 });
   });
 });
 

@@ -63,12 +63,14 @@ export interface AgentOptions {
 export interface SettledPosition {
   path: string;
   identity: FileIdentity;
+  fingerprint: string;
   generation: number;
   offset: number;
 }
 
 interface FileLineOrigin extends LineOrigin {
   readonly identity: FileIdentity;
+  readonly fingerprint: string;
   readonly generation: number;
 }
 
@@ -147,7 +149,7 @@ export class Agent {
   onSettled(listener: (position: SettledPosition) => void): void {
     this.publisher.onSettled((origin, offset) => {
       const o = origin as FileLineOrigin;
-      listener({ path: o.path, identity: o.identity, generation: o.generation, offset });
+      listener({ path: o.path, identity: o.identity, fingerprint: o.fingerprint, generation: o.generation, offset });
     });
   }
 
@@ -213,8 +215,11 @@ export class Agent {
   }
 
   private originOf(batch: LineBatch): LineOrigin {
-    const key = `${describeIdentity(batch.identity)}:${batch.generation}`;
-    if (this.origin?.key !== key) this.origin = { key, path: batch.path, identity: batch.identity, generation: batch.generation };
+    const key = `${describeIdentity(batch.identity)}:${batch.fingerprint}:${batch.generation}`;
+    if (this.origin?.key !== key) {
+      const { path, identity, fingerprint, generation } = batch;
+      this.origin = { key, path, identity, fingerprint, generation };
+    }
     return this.origin;
   }
 

@@ -8,12 +8,15 @@ import { open, stat, type FileHandle } from "node:fs/promises";
 import type { Logger } from "../shared/log.js";
 import { ChangeWaker } from "./change-waker.js";
 import { describeIdentity, identityOf, sameFile, type FileIdentity } from "./file-identity.js";
+import { fingerprintOf } from "./fingerprint.js";
 import { LineSplitter } from "./line-splitter.js";
 
 /** Complete lines of one file version; `ends[i]` is the offset just past `lines[i]`'s newline. */
 export interface LineBatch {
   readonly path: string;
   readonly identity: FileIdentity;
+  /** Of the first line (see fingerprint.ts): tells a replaced content from the one read before. */
+  readonly fingerprint: string;
   /** Bumped each time this same file is truncated and read again from 0, so offsets stay unique. */
   readonly generation: number;
   readonly lines: Buffer[];
@@ -25,6 +28,8 @@ export interface FollowStart {
   offset: number;
   /** The file the offset belongs to; when the path now names another file, that one is read from 0. */
   identity?: FileIdentity;
+  /** The content's fingerprint at that offset; a different one means the file was replaced. */
+  fingerprint?: string;
   generation?: number;
 }
 
@@ -64,6 +69,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   private fh?: FileHandle;
   private identity?: FileIdentity;
   private generation = 0;
+  private fingerprint?: string;
   /** Offset of the next byte to read from the open file. */
   private position = 0;
   /** Set when the path names a new file: the old one is read until it stays quiet, then left. */
@@ -83,8 +89,8 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   }
 
   /** The file being read and the offset just past its last complete line handed out. */
-  get readPosition(): { identity?: FileIdentity; generation: number; offset: number } {
-    return { identity: this.identity, generation: this.generation, offset: this.splitter.completeOffset };
+  get readPosition(): { identity?: FileIdentity; fingerprint?: string; generation: number; offset: number } {
+    return { identity: this.identity, fingerprint: this.fingerprint, generation: this.generation, offset: this.splitter.completeOffset };
   }
 
   /** The next batch of complete lines; waits for data; undefined once stopped. */
@@ -145,18 +151,23 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     const size = Number(stats.size);
     let offset = 0;
     this.generation = 0;
+    this.fingerprint = undefined;
     const start = this.start;
     this.start = undefined;
     if (start && start.offset > 0) {
+      const fingerprint = start.fingerprint === undefined ? undefined : await fingerprintOf(fh);
       if (start.identity && !sameFile(start.identity, identity)) {
         this.log.info(
           `"${this.path}" is now file ${describeIdentity(identity)}, not ${describeIdentity(start.identity)} of the start position; reading it from offset 0`,
         );
+      } else if (fingerprint !== start.fingerprint) {
+        this.log.info(`"${this.path}" has a different first line than at the start position: its content was replaced; reading it from offset 0`);
       } else if (start.offset > size) {
         this.log.warn(`"${this.path}" is ${size} bytes, shorter than the start offset ${start.offset}: it was truncated; reading it from offset 0`);
       } else {
         offset = start.offset;
         this.generation = start.generation ?? 0;
+        this.fingerprint = fingerprint;
       }
     }
     this.fh = fh;
@@ -190,7 +201,9 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     const ends: number[] = [];
     this.splitter.push(data, { lines, ends });
     if (lines.length === 0) return undefined;
-    return { path: this.path, identity: this.identity!, generation: this.generation, lines, ends };
+    // A complete line exists, so the first line is complete too: the fingerprint is known.
+    this.fingerprint ??= (await fingerprintOf(fh)) ?? "00000000";
+    return { path: this.path, identity: this.identity!, fingerprint: this.fingerprint, generation: this.generation, lines, ends };
   }
 
   private async atEndOfFile(): Promise<LineBatch | undefined> {
@@ -232,6 +245,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     );
     this.onEvent({ type: "truncated", identity, readUpTo: this.position, size, droppedPartialBytes: dropped });
     this.generation++;
+    this.fingerprint = undefined;
     this.position = 0;
     this.splitter.reset(0);
   }
@@ -241,8 +255,9 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     const from = this.identity!;
     const to = this.rotation!.next;
     const held = this.splitter.takeHeld();
+    const fingerprint = held ? (this.fingerprint ?? (await fingerprintOf(this.fh!)) ?? "00000000") : "";
     const batch: LineBatch | undefined = held
-      ? { path: this.path, identity: from, generation: this.generation, lines: [held.line], ends: [held.end] }
+      ? { path: this.path, identity: from, fingerprint, generation: this.generation, lines: [held.line], ends: [held.end] }
       : undefined;
     this.log.info(
       `"${this.path}" was rotated: finished file ${describeIdentity(from)} at offset ${this.position}` +
@@ -253,6 +268,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     await this.fh!.close().catch(() => {});
     this.fh = undefined;
     this.identity = undefined;
+    this.fingerprint = undefined;
     this.rotation = undefined;
     this.position = 0;
     this.splitter.reset(0);

@@ -1,4 +1,4 @@
-// Deterministic message ids, `<host>:<dev>:<ino>:<generation>:<offset>`, so a line sent again
+// Deterministic message ids, `<host>:<dev>:<ino>:<fingerprint>:<generation>:<offset>`, so a line sent again
 // (after a timeout, a reconnect or a restart) carries the same `Nats-Msg-Id` and the stream
 // stores it once. The header is encoded by hand into a small pooled buffer: building a nats.js
 // headers() object per line costs about a third of the publish rate (SPEC.md §8, issue 4).

@@ -4,7 +4,7 @@
 
 /** One version of one file that lines come from; `key` is stable across restarts. */
 export interface LineOrigin {
-  /** "<dev>:<ino>:<generation>": part of every message id, so a re-sent line is de-duplicated. */
+  /** "<dev>:<ino>:<fingerprint>:<generation>": part of every message id, so a re-sent line is de-duplicated. */
   readonly key: string;
   /** For log lines and errors. */
   readonly path: string;
