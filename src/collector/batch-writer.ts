@@ -53,19 +53,19 @@ export class BatchWriter {
     let lines = 0;
     let bytes = 0;
     for (const [host, hostLines] of routed.hosts) {
-      const n = await this.retry(`writing the log of ${host}`, batch, signal, () => sink.write(host, hostLines));
-      if (n === undefined) return false;
+      const written = await this.retry(`writing the log of ${host}`, batch, signal, () => sink.write(host, hostLines));
+      if (!written) return false;
       touched.push(host);
       lines += hostLines.length;
-      bytes += n;
+      bytes += written.result;
     }
     if (routed.quarantined.length > 0) {
       const ok = await this.retry("writing the quarantine file", batch, signal, () => quarantine.add(routed.quarantined));
-      if (ok === undefined) return false;
+      if (!ok) return false;
     }
     if (touched.length > 0) {
       const ok = await this.retry("flushing the logs to disk", batch, signal, () => sink.flush(touched));
-      if (ok === undefined) return false;
+      if (!ok) return false;
     }
     counters.linesWritten += lines;
     counters.bytesWritten += bytes;
@@ -115,8 +115,8 @@ export class BatchWriter {
     return routed;
   }
 
-  /** Runs `op` until it succeeds (its result) or the signal stops us (undefined). */
-  private async retry<T>(what: string, batch: MessageBatch, signal: AbortSignal, op: () => Promise<T>): Promise<T | undefined> {
+  /** Runs `op` until it succeeds (its result, wrapped) or the signal stops us (undefined). */
+  private async retry<T>(what: string, batch: MessageBatch, signal: AbortSignal, op: () => Promise<T>): Promise<{ result: T } | undefined> {
     const { log, counters, source } = this.opts;
     const policy = this.opts.retry ?? DEFAULT_RETRY;
     let wait = policy.firstMs;
@@ -124,7 +124,7 @@ export class BatchWriter {
       try {
         const result = await op();
         if (attempt > 1) log.info(`${source}: ${what} worked again after ${attempt} attempts`);
-        return result;
+        return { result };
       } catch (err) {
         counters.writeErrors++;
         const reason = (err as Error).message;

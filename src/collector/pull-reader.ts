@@ -15,8 +15,8 @@
 import { AckPolicy, type Consumer, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
-import { gatherBatches } from "./batch-gather.js";
 import { delay } from "./delay.js";
+import { MessageQueue } from "./message-queue.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
@@ -64,9 +64,9 @@ export class PullReader implements PartitionReader {
     while (!this.stopping) {
       info = await consumer.info(true);
       let expected = info.delivered.consumer_seq + 1;
-      const messages = await this.start(consumer, maxBatch);
+      const { messages, queue } = await this.start(consumer, maxBatch);
       let gap: { expected: number; got: number } | undefined;
-      for await (const batch of gatherBatches(messages, maxBatch)) {
+      for await (const batch of queue.batches(maxBatch)) {
         let cut = batch.length;
         if (policy !== AckPolicy.None) {
           for (let i = 0; i < batch.length; i++) {
@@ -110,12 +110,17 @@ export class PullReader implements PartitionReader {
     }
   }
 
-  private async start(consumer: Consumer, maxBatch: number): Promise<ConsumerMessages> {
-    const messages = await consumer.consume({ max_messages: maxBatch });
+  private async start(consumer: Consumer, maxBatch: number): Promise<{ messages: ConsumerMessages; queue: MessageQueue<JsMsg> }> {
+    const queue = new MessageQueue<JsMsg>();
+    const messages = await consumer.consume({ max_messages: maxBatch, callback: (m) => queue.push(m) });
+    void messages.closed().then(
+      (err) => queue.end(err ?? undefined),
+      (err: Error) => queue.end(err),
+    );
     this.messages = messages;
     if (this.stopping) await this.stop();
     void this.watch(messages);
-    return messages;
+    return { messages, queue };
   }
 
   /** Logs what the consume loop reports (missing consumer, heartbeats) instead of hiding it. */

@@ -8,7 +8,7 @@ import { AckPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
 import { parseAckReply } from "./ack-reply.js";
-import { gatherBatches } from "./batch-gather.js";
+import { MessageQueue } from "./message-queue.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
 import { DEFAULT_MAX_BATCH } from "./pull-reader.js";
 
@@ -43,10 +43,12 @@ export class PushReader implements PartitionReader {
 
   async *batches(): AsyncGenerator<MessageBatch> {
     if (this.stopping) return;
-    const sub = this.opts.nc.subscribe(this.source);
+    const queue = new MessageQueue<Msg>();
+    const sub = this.opts.nc.subscribe(this.source, { callback: (err, m) => (err ? queue.end(err) : queue.push(m)) });
+    void sub.closed.then(() => queue.end());
     this.sub = sub;
     this.opts.log.info(`Waiting for messages on subject ${this.source} @ ${this.opts.nc.getServer()}`);
-    for await (const batch of gatherBatches(sub, this.opts.maxBatch ?? DEFAULT_MAX_BATCH)) {
+    for await (const batch of queue.batches(this.opts.maxBatch ?? DEFAULT_MAX_BATCH)) {
       const messages: ReadMessage[] = [];
       const toAck: Msg[] = [];
       const controls: Msg[] = [];

@@ -1,0 +1,140 @@
+// The collector's main path: durable pull consumers with AckAll, as `shipper setup` makes them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { partitionOf } from "../src/protocol/partition.js";
+import { writeLayoutRecord } from "../src/streams/layout-record.js";
+import type { Layout } from "../src/streams/layout.js";
+import { NatsServer } from "../src/testkit/nats-server.js";
+import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+
+const LAYOUT: Layout = { version: 1, prefix: "logs", partitions: 3, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" };
+
+async function createLayout(nc: NatsConnection): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  for (let i = 0; i < LAYOUT.partitions; i++) {
+    await jsm.streams.add({ name: `LOGS_${i}`, subjects: [`logs.p${i}.>`] });
+    await jsm.consumers.add(`LOGS_${i}`, { durable_name: "COLLECTOR", ack_policy: AckPolicy.All, max_ack_pending: 20_000 });
+  }
+  await writeLayoutRecord(nc, LAYOUT);
+  return jsm;
+}
+
+function line(host: string, i: number): string {
+  return i % 500 === 7 ? "" : `<13>Nov 27 07:25:17 ${host} app[${1000 + (i % 50)}]: request ${i} served in ${i % 313} ms path=/api/v1/items/${i * 7}`;
+}
+
+async function publish(nc: NatsConnection, host: string, from: number, to: number): Promise<string> {
+  const subject = `logs.p${partitionOf(host, LAYOUT.partitions)}.${host}`;
+  let text = "";
+  for (let i = from; i < to; i++) {
+    nc.publish(subject, line(host, i));
+    text += line(host, i) + "\n";
+    if (i % 2000 === 0) await nc.flush();
+  }
+  await nc.flush();
+  return text;
+}
+
+async function stored(jsm: JetStreamManager): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < LAYOUT.partitions; i++) n += (await jsm.streams.info(`LOGS_${i}`)).state.messages;
+  return n;
+}
+
+function outputOf(dir: string, host: string): string {
+  const hostDir = join(dir, host);
+  if (!existsSync(hostDir)) return "";
+  return readdirSync(hostDir).sort().map((f) => readFileSync(join(hostDir, f), "utf8")).join("");
+}
+
+function collectorEnv(server: NatsServer, out: string): NodeJS.ProcessEnv {
+  return { NATS_URL: server.url, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "%Y%m%d.log" };
+}
+
+test("collector pull - thousands of lines of several hosts, every file byte-identical and in order; SIGTERM exits 0 with all acknowledged", async () => {
+  const server = await NatsServer.start();
+  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
+  const nc = await connect({ servers: server.url });
+  let collector: ShipperProcess | undefined;
+  try {
+    const jsm = await createLayout(nc);
+    const hosts = ["web1.example.net", "web2.example.net", "web3.example.net", "db1.example.net", "a.b.c.d.example.co.uk"];
+    assert.ok(new Set(hosts.map((h) => partitionOf(h, 3))).size >= 2, "hosts spread over partitions");
+    const expected = new Map<string, string>();
+    for (const h of hosts) expected.set(h, await publish(nc, h, 0, 4000));
+    await waitUntil("lines stored", async () => (await stored(jsm)) === hosts.length * 4000);
+
+    collector = new ShipperProcess(["collector"], collectorEnv(server, out));
+    await collector.waitForOutput(/reading partitions 0,1,2 of "logs"/);
+    for (const h of hosts) expected.set(h, expected.get(h)! + (await publish(nc, h, 4000, 6000))); // while it runs
+
+    await waitUntil(
+      "every host's file complete",
+      () => hosts.every((h) => outputOf(out, h).length >= expected.get(h)!.length) || !collector!.running,
+      40_000,
+    );
+    for (const h of hosts) {
+      assert.equal(readdirSync(join(out, h)).length, 1);
+      assert.equal(outputOf(out, h), expected.get(h), `${h}: byte-identical and in order`);
+    }
+    const exit = await collector.stop();
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.match(exit.stderr, new RegExp(`collector stopped: ${hosts.length * 6000} lines`));
+    for (let i = 0; i < LAYOUT.partitions; i++) {
+      const info = await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR");
+      assert.equal(info.num_ack_pending, 0, `LOGS_${i}: everything written is acknowledged`);
+      assert.equal(info.num_pending, 0, `LOGS_${i}: nothing left`);
+    }
+  } finally {
+    await collector?.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("collector pull - SIGTERM under load leaves nothing delivered and unacknowledged; a restart appends the rest exactly once", async () => {
+  const server = await NatsServer.start();
+  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
+  const nc = await connect({ servers: server.url });
+  const procs: ShipperProcess[] = [];
+  try {
+    const jsm = await createLayout(nc);
+    const host = "busy.example.net";
+    const lines = 60_000;
+    const expected = await publish(nc, host, 0, lines);
+    await waitUntil("lines stored", async () => (await stored(jsm)) === lines);
+    const stream = `LOGS_${partitionOf(host, 3)}`;
+
+    const first = new ShipperProcess(["collector"], collectorEnv(server, out));
+    procs.push(first);
+    await waitUntil("the first lines written", () => outputOf(out, host).length > 0 || !first.running, 20_000);
+    const exit = await first.stop();
+    assert.equal(exit.code, 0, exit.stderr);
+    const partial = outputOf(out, host);
+    assert.ok(partial.length < expected.length, "stopped part-way (raise the line count if this machine is fast)");
+    assert.ok(expected.startsWith(partial), "what was written is a whole-line prefix of the source");
+    const info = await jsm.consumers.info(stream, "COLLECTOR");
+    assert.equal(info.num_ack_pending, 0, `no delivery left unacknowledged by a clean stop:\n${exit.stderr}`);
+    assert.equal(info.ack_floor.stream_seq, partial.split("\n").length - 1, "acknowledged exactly what was written");
+
+    const second = new ShipperProcess(["collector"], collectorEnv(server, out));
+    procs.push(second);
+    await waitUntil("the rest written", () => outputOf(out, host).length >= expected.length || !second.running, 30_000);
+    assert.doesNotMatch(second.stderr, /never acknowledged/, "a clean stop leaves nothing to wait for");
+    const [name] = readdirSync(join(out, host));
+    assert.equal(readFileSync(join(out, host, name!), "utf8"), expected, "appended, exactly once, in order");
+    assert.equal(statSync(join(out, host, name!)).size, Buffer.byteLength(expected));
+    assert.equal((await second.stop()).code, 0);
+  } finally {
+    for (const p of procs) await p.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
+  }
+});
