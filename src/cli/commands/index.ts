@@ -5,11 +5,13 @@ import { registerCollector } from "./collector.js";
 import { registerDemo } from "./demo.js";
 import { registerSetup } from "./setup.js";
 import { registerReport } from "./report.js";
+import { registerTail } from "./tail.js";
 
 export function registerCommands(program: Command): void {
   registerSetup(program);
   registerAgent(program);
   registerCollector(program);
   registerReport(program);
+  registerTail(program);
   registerDemo(program);
 }
