@@ -39,9 +39,16 @@ interface Routed {
   marks: Map<string, number>;
 }
 
+/** Subjects remembered with their verdict; cleared when full (hosts are few, subjects repeat). */
+const MAX_REMEMBERED_SUBJECTS = 100_000;
+
+type Verdict = { host: string; problem?: string } | null;
+
 export class BatchWriter {
   /** Highest stream sequence written per stream, so a redelivery of a written line is skipped. */
   private readonly written = new Map<string, number>();
+  /** Parse and safety check per subject, done once: every line of a host has the same subject. */
+  private readonly verdicts = new Map<string, Verdict>();
 
   constructor(private readonly opts: BatchWriterOptions) {}
 
@@ -91,8 +98,8 @@ export class BatchWriter {
         }
         routed.marks.set(m.stream, m.sequence);
       }
-      const address = parser.parse(m.subject);
-      if (!address) {
+      const verdict = this.verdictFor(m.subject);
+      if (!verdict) {
         routed.unparsable++;
         routed.quarantined.push({
           subject: m.subject,
@@ -103,16 +110,26 @@ export class BatchWriter {
         });
         continue;
       }
-      const problem = hostDirectoryProblem(address.host);
-      if (problem) {
-        routed.quarantined.push({ host: address.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: problem, line: m.data });
+      if (verdict.problem) {
+        routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: m.data });
         continue;
       }
-      let lines = routed.hosts.get(address.host);
-      if (!lines) routed.hosts.set(address.host, (lines = []));
+      let lines = routed.hosts.get(verdict.host);
+      if (!lines) routed.hosts.set(verdict.host, (lines = []));
       lines.push(m.data);
     }
     return routed;
+  }
+
+  private verdictFor(subject: string): Verdict {
+    let verdict = this.verdicts.get(subject);
+    if (verdict === undefined) {
+      const address = this.opts.parser.parse(subject);
+      verdict = address ? { host: address.host, problem: hostDirectoryProblem(address.host) } : null;
+      if (this.verdicts.size >= MAX_REMEMBERED_SUBJECTS) this.verdicts.clear();
+      this.verdicts.set(subject, verdict);
+    }
+    return verdict;
   }
 
   /** Runs `op` until it succeeds (its result, wrapped) or the signal stops us (undefined). */

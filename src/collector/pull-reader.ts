@@ -18,6 +18,7 @@ import type { Logger } from "../shared/log.js";
 import { delay } from "./delay.js";
 import { MessageQueue } from "./message-queue.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
+import { scanAckReply, type DeliveryNumbers } from "./ack-reply.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -67,28 +68,25 @@ export class PullReader implements PartitionReader {
       const { messages, queue } = await this.start(consumer, maxBatch);
       let gap: { expected: number; got: number } | undefined;
       for await (const batch of queue.batches(maxBatch)) {
-        let cut = batch.length;
-        if (policy !== AckPolicy.None) {
-          for (let i = 0; i < batch.length; i++) {
-            const dseq = batch[i]!.info.deliverySequence;
-            if (dseq !== expected) {
-              gap = { expected, got: dseq };
-              cut = i;
-              break;
-            }
-            expected++;
+        const read: ReadMessage[] = [];
+        for (const m of batch) {
+          const d = deliveryOf(m);
+          if (policy !== AckPolicy.None && d.deliverySequence !== expected) {
+            gap = { expected, got: d.deliverySequence };
+            break;
           }
+          expected++;
+          read.push({ subject: m.subject, data: m.data, stream, sequence: d.streamSequence, deliveries: d.deliveries });
         }
-        if (cut > 0) yield this.toBatch(cut === batch.length ? batch : batch.slice(0, cut), policy);
+        if (read.length > 0) yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy);
         if (gap) break;
       }
       this.messages = undefined;
       if (!gap) return; // stopped (drained), or the connection closed
       messages.stop();
-      const missing = gap.got - gap.expected;
-      this.opts.onGap?.(missing);
+      this.opts.onGap?.(Math.max(1, gap.got - gap.expected));
       log.warn(
-        `${this.source}: ${missing} deliveries never reached this collector (expected delivery ${gap.expected}, got ${gap.got}; a reconnect, or another collector on this consumer); pausing ${Math.round((ackWaitMs + REDELIVERY_MARGIN_MS) / 1000)} s until they are redelivered, so nothing is acknowledged past them`,
+        `${this.source}: delivery ${gap.got} arrived where ${gap.expected} was expected, so deliveries never reached this collector (a reconnect, another collector on this consumer, or the consumer was recreated); pausing ${Math.round((ackWaitMs + REDELIVERY_MARGIN_MS) / 1000)} s until they are redelivered, so nothing is acknowledged past them`,
       );
       await delay(ackWaitMs + REDELIVERY_MARGIN_MS, this.stopped.signal);
     }
@@ -164,14 +162,7 @@ export class PullReader implements PartitionReader {
     await delay(wait, this.stopped.signal);
   }
 
-  private toBatch(msgs: JsMsg[], policy: AckPolicy): MessageBatch {
-    const messages: ReadMessage[] = msgs.map((m) => ({
-      subject: m.subject,
-      data: m.data,
-      stream: m.info.stream,
-      sequence: m.seq,
-      deliveries: m.info.deliveryCount,
-    }));
+  private toBatch(msgs: JsMsg[], messages: ReadMessage[], policy: AckPolicy): MessageBatch {
     return {
       messages,
       ack: async () => {
@@ -183,4 +174,14 @@ export class PullReader implements PartitionReader {
       },
     };
   }
+}
+
+/** A message's delivery numbers, read from its reply subject without the library's split-based parse. */
+function deliveryOf(m: JsMsg): DeliveryNumbers {
+  // JsMsgImpl exposes its reply subject, though the JsMsg type does not list it.
+  const reply = (m as JsMsg & { reply?: string }).reply;
+  const fast = reply !== undefined ? scanAckReply(reply) : undefined;
+  if (fast) return fast;
+  const info = m.info;
+  return { deliveries: info.deliveryCount, streamSequence: info.streamSequence, deliverySequence: info.deliverySequence };
 }
