@@ -105,7 +105,7 @@ function consumerConfig(c: WantedConsumer) {
 }
 
 const HINTS: Array<[RegExp, string]> = [
-  [/insufficient resources/i, "the cluster has fewer servers (or less storage) than the replicas or limits ask for"],
+  [/insufficient resources|no suitable peers/i, "the cluster has fewer servers (or less storage) than --replicas or the limits ask for"],
   [/replicas > 1 not supported/i, "--replicas above 1 needs a JetStream cluster"],
   [/subjects overlap/i, "another stream already captures these subjects; see `shipper report --all`"],
   [/duplicates window can not be larger then max age/i, "--duplicate-window must not exceed --max-age"],
