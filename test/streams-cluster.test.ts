@@ -11,6 +11,9 @@ test("streams cluster - setup --replicas 3 on a 3-node cluster makes R3 streams 
   const nc = await connect({ servers: cluster.urls.split(",") });
   try {
     const env = { NATS_URL: cluster.urls };
+    // A first deployment with one copy: the layout record's bucket starts as R1.
+    const apps = await runShipper(["setup", "--prefix", "apps", "--stream", "APPS", "--partitions", "2"], env);
+    assert.equal(apps.code, 0, apps.stdout + apps.stderr);
     const out = await runShipper(["setup", "--partitions", "3", "--replicas", "3"], env);
     assert.equal(out.code, 0, out.stdout + out.stderr);
     assert.match(out.stdout, /created: stream LOGS_2 \(logs\.p2\.>, file storage, limits retention, max-age 1d, replicas 3\)/);
@@ -20,7 +23,12 @@ test("streams cluster - setup --replicas 3 on a 3-node cluster makes R3 streams 
       assert.equal(si.config.num_replicas, 3);
       assert.equal(si.cluster?.replicas?.length, 2, "a leader and two followers");
     }
+    assert.match(out.stdout, /changed: layout record bucket shipper_layouts: num_replicas 1 -> 3/);
     assert.equal((await jsm.streams.info(`KV_${LAYOUT_BUCKET}`)).config.num_replicas, 3);
+    const scaled = await runShipper(["setup", "--prefix", "apps", "--replicas", "3"], env);
+    assert.equal(scaled.code, 0, scaled.stdout + scaled.stderr);
+    assert.match(scaled.stdout, /changed: stream APPS_1: num_replicas 1 -> 3/);
+    assert.equal((await jsm.streams.info("APPS_1")).config.num_replicas, 3);
     assert.equal((await readLayoutRecord(nc, "logs"))!.partitions, 3);
 
     const again = await runShipper(["setup", "--replicas", "3"], env);

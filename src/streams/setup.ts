@@ -42,19 +42,36 @@ export async function applySetupPlan(
   plan: SetupPlan,
   replicas: number,
   onDone: (action: SetupAction) => void,
+  onRetry: (action: SetupAction, reason: string, attempt: number) => void = () => {},
 ): Promise<void> {
   if (plan.refusals.length > 0) throw new Error("a plan with refusals cannot be applied");
   const jsm = await jetstreamManager(nc);
   for (const action of plan.actions) {
-    try {
-      await applyAction(nc, jsm, action, replicas);
-    } catch (err) {
-      const message = (err as Error).message;
-      throw new SetupStepError(action, message, hintFor(message), { cause: err });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await applyAction(nc, jsm, action, replicas);
+        break;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (TRANSIENT.test(message) && attempt < RETRIES) {
+          onRetry(action, message, attempt);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 250 * attempt)));
+          continue;
+        }
+        throw new SetupStepError(action, message, hintFor(message), { cause: err });
+      }
     }
     onDone(action);
   }
 }
+
+/**
+ * Right after a stream is created or scaled in a cluster, its group elects a leader; requests in
+ * that moment get no answer (which the client reports as "no responders" or "jetstream is not
+ * enabled"). Those are retried for a while before they count as failures.
+ */
+const TRANSIENT = /no responders|not enabled|timeout|timed out|no leader|unavailable/i;
+const RETRIES = 12;
 
 async function applyAction(nc: NatsConnection, jsm: JetStreamManager, action: SetupAction, replicas: number): Promise<void> {
   switch (action.op) {

@@ -97,7 +97,14 @@ async function setup(nc: Parameters<typeof planSetupOnServer>[0], request: Setup
     return 0;
   }
   try {
-    await applySetupPlan(nc, plan, request.settings.replicas, (action) => out(describeAction(action, "done")));
+    await applySetupPlan(
+      nc,
+      plan,
+      request.settings.replicas,
+      (action) => out(describeAction(action, "done")),
+      (action, reason, attempt) =>
+        process.stderr.write(`shipper setup: ${describeAction(action, "planned").replace(/^would /, "")}: ${reason}; retrying (attempt ${attempt})\n`),
+    );
   } catch (err) {
     if (!(err instanceof SetupStepError)) throw err;
     process.stderr.write(
