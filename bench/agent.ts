@@ -10,7 +10,7 @@ import { startAgent } from "./shipper.js";
 import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { watchProgress, progressRate } from "./progress.js";
 import { repeat, log } from "./repeat.js";
-import { skipAll, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 
 const GROUP = "Agent";
 
@@ -35,31 +35,33 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
   const missing = ctx.shipper.missing("agent");
   if (missing) return skipAll([base, peak], missing);
 
-  const { config } = ctx;
-  const peaks: number[] = [];
-  log(`agent: ${config.lines} lines, ${config.runs} run(s)`);
-  const result = await repeat(config.runs, async (run) => {
-    await ctx.bench.purgeAll();
-    const dir = ctx.workDir(`agent-r${run}`);
-    const host = runHost("agent", run);
-    const file = join(dir, "syslog");
-    await writeHostLog(file, host, config.lines, run + 1);
-    const stored = storedIn(ctx, host);
-    const agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
-    try {
-      const p = await watchProgress({ read: stored, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
-      peaks.push(agent.peakMB());
-      if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${config.lines} lines stored`);
-      const extra = (await stored()) - config.lines;
-      const notes = extra > 0 ? [`${extra} lines stored twice`] : [];
-      return { value: progressRate(p, config.lines, p.firstValue), notes };
-    } finally {
-      const code = await agent.stop();
-      if (code !== 0) log(`agent exited with code ${code}; log in ${dir}`);
-    }
-  });
-  return [
-    { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
-    { ...peak, value: Math.max(...peaks), runs: peaks },
-  ];
+  return await guarded([base, peak], async () => {
+    const { config } = ctx;
+    const peaks: number[] = [];
+    log(`agent: ${config.lines} lines, ${config.runs} run(s)`);
+    const result = await repeat(config.runs, async (run) => {
+      await ctx.bench.purgeAll();
+      const dir = ctx.workDir(`agent-r${run}`);
+      const host = runHost("agent", run);
+      const file = join(dir, "syslog");
+      await writeHostLog(file, host, config.lines, run + 1);
+      const stored = storedIn(ctx, host);
+      const agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
+      try {
+        const p = await watchProgress({ read: stored, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
+        peaks.push(agent.peakMB());
+        if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${config.lines} lines stored`);
+        const extra = (await stored()) - config.lines;
+        const notes = extra > 0 ? [`${extra} lines stored twice`] : [];
+        return { value: progressRate(p, config.lines, p.firstValue), notes };
+      } finally {
+        const code = await agent.stop();
+        if (code !== 0) log(`agent exited with code ${code}; log in ${dir}`);
+      }
+    });
+    return [
+      { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
+      { ...peak, value: Math.max(...peaks), runs: peaks },
+    ];
+  }, ctx.failed);
 }

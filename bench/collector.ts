@@ -9,7 +9,7 @@ import { publishAcked } from "./acked-publisher.js";
 import { startCollector, type RunningShipper } from "./shipper.js";
 import { OutputTree, watchProgress, progressRate } from "./progress.js";
 import { repeat, log, sleep } from "./repeat.js";
-import { skipAll, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { ProcSampler } from "./proc-status.js";
 import { CEILING_KEY } from "./ceiling.js";
@@ -82,16 +82,18 @@ export async function measureCollector(ctx: BenchContext): Promise<Figure[]> {
   const peak = { key: "collector.peak_rss", label: "collector peak resident memory (VmHWM)", group: GROUP, unit: "MB" as const, target: "<= 200 MB" };
   const missing = ctx.shipper.missing("collector");
   if (missing) return skipAll([base, peak], missing);
-  log(`collector: ${ctx.fleet.count} lines of ${ctx.fleet.hosts.length} hosts, ${ctx.config.runs} run(s)`);
-  const peaks: number[] = [];
-  const result = await repeat(ctx.config.runs, async (run) => {
-    const r = await collectFleet(ctx, ctx.fleet, `collector-r${run}`);
-    peaks.push(r.peakMB);
-    return { value: r.linesPerSecond, notes: [`all acknowledged ${r.ackedAfterMs.toFixed(0)} ms after the last write`] };
-  });
-  ctx.observed.set("collector.peak_rss", Math.max(...peaks));
-  return [
-    { ...base, value: result.value, runs: result.runs, notes: result.notes },
-    { ...peak, value: Math.max(...peaks), runs: peaks },
-  ];
+  return await guarded([base, peak], async () => {
+    log(`collector: ${ctx.fleet.count} lines of ${ctx.fleet.hosts.length} hosts, ${ctx.config.runs} run(s)`);
+    const peaks: number[] = [];
+    const result = await repeat(ctx.config.runs, async (run) => {
+      const r = await collectFleet(ctx, ctx.fleet, `collector-r${run}`);
+      peaks.push(r.peakMB);
+      return { value: r.linesPerSecond, notes: [`all acknowledged ${r.ackedAfterMs.toFixed(0)} ms after the last write`] };
+    });
+    ctx.observed.set("collector.peak_rss", Math.max(...peaks));
+    return [
+      { ...base, value: result.value, runs: result.runs, notes: result.notes },
+      { ...peak, value: Math.max(...peaks), runs: peaks },
+    ];
+  }, ctx.failed);
 }

@@ -6,7 +6,7 @@ import { writeHostLog } from "./workload.js";
 import { startAgent, startCollector, type RunningShipper } from "./shipper.js";
 import { OutputTree, watchProgress } from "./progress.js";
 import { repeat, log, sleep } from "./repeat.js";
-import { skipAll, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, storedIn, agentNotes } from "./agent.js";
 import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
@@ -80,16 +80,18 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
   const base = { key: "end_to_end.throughput", label: "agent + collector together, first line read to last written", group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY, target: ">= 100,000 lines/s" };
   const missing = ctx.shipper.missing("agent") ?? ctx.shipper.missing("collector");
   if (missing) return skipAll([base], missing);
-  log(`end to end: ${ctx.config.lines} lines, ${ctx.config.runs} run(s)`);
-  const agentPeaks: number[] = [];
-  const collectorPeaks: number[] = [];
-  const result = await repeat(ctx.config.runs, async (run) => {
-    const r = await runPipeline(ctx, `end-to-end-r${run}`, run);
-    agentPeaks.push(r.agentPeakMB);
-    collectorPeaks.push(r.collectorPeakMB);
-    return { value: r.linesPerSecond };
-  });
-  ctx.observed.set("pipeline.agent_peak_rss", Math.max(...agentPeaks));
-  ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
-  return [{ ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] }];
+  return await guarded([base], async () => {
+    log(`end to end: ${ctx.config.lines} lines, ${ctx.config.runs} run(s)`);
+    const agentPeaks: number[] = [];
+    const collectorPeaks: number[] = [];
+    const result = await repeat(ctx.config.runs, async (run) => {
+      const r = await runPipeline(ctx, `end-to-end-r${run}`, run);
+      agentPeaks.push(r.agentPeakMB);
+      collectorPeaks.push(r.collectorPeakMB);
+      return { value: r.linesPerSecond };
+    });
+    ctx.observed.set("pipeline.agent_peak_rss", Math.max(...agentPeaks));
+    ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
+    return [{ ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] }];
+  }, ctx.failed);
 }

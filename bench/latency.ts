@@ -8,7 +8,7 @@ import { syslogLines } from "../src/demo/syslog-generator.js";
 import { startAgent, startCollector, type RunningShipper } from "./shipper.js";
 import { OutputTree } from "./progress.js";
 import { log, sleep } from "./repeat.js";
-import { skipAll, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, agentNotes } from "./agent.js";
 import { collectorReady } from "./end-to-end.js";
 import { percentileOfSorted } from "./stats.js";
@@ -57,7 +57,11 @@ export async function measureLatency(ctx: BenchContext): Promise<Figure[]> {
   ];
   const missing = ctx.shipper.missing("agent") ?? ctx.shipper.missing("collector");
   if (missing) return skipAll(figures, missing);
+  return await guarded(figures, () => latencyRun(ctx, figures), ctx.failed);
+}
 
+async function latencyRun(ctx: BenchContext, figures: Array<Omit<Figure, "value">>): Promise<Figure[]> {
+  const { config } = ctx;
   await ctx.bench.purgeAll();
   const dir = ctx.workDir("latency");
   const host = runHost("latency", 0);

@@ -11,7 +11,7 @@ import { describeMachine } from "./machine.js";
 import { renderTable, writeJson, ceilingValue, type BenchReport } from "./report.js";
 import { skipAll, type Figure } from "./results.js";
 import { log } from "./repeat.js";
-import { detectShipper, type ShipperAvailability } from "./shipper.js";
+import { detectShipper, stopAllShippers, type ShipperAvailability } from "./shipper.js";
 import { measureAgent } from "./agent.js";
 import { measureCollector } from "./collector.js";
 import { measureEndToEnd } from "./end-to-end.js";
@@ -29,6 +29,8 @@ export interface BenchContext {
   workDir(name: string): string;
   /** Figures one measurement saw that another reports (peak memory of the end-to-end pass). */
   observed: Map<string, number>;
+  /** Logs why a measurement failed (its figures are then marked failed in the table). */
+  failed: (err: Error) => void;
 }
 
 type Measure = (ctx: BenchContext) => Promise<Figure[]>;
@@ -53,7 +55,9 @@ async function main(): Promise<number> {
 
   const bench = await BenchServer.start(benchLayout(config.prefix, config.partitions), join(work, "nats"));
   const onSignal = () => {
-    void bench.dispose().finally(() => process.exit(130));
+    void stopAllShippers()
+      .then(() => bench.dispose())
+      .finally(() => process.exit(130));
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -71,6 +75,7 @@ async function main(): Promise<number> {
     const ctx: BenchContext = {
       config, bench, fleet, shipper,
       observed: new Map(),
+      failed: (err) => log(`measurement failed: ${err.stack ?? err.message}${config.keep ? "" : " (run with --keep to inspect the programs' logs)"}`),
       workDir: (name) => {
         const dir = join(work, `${String(++n).padStart(2, "0")}-${name}`);
         mkdirSync(dir, { recursive: true });
@@ -90,6 +95,7 @@ async function main(): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await stopAllShippers();
     await bench.dispose();
     if (config.keep) log(`work directory kept: ${work}`);
     else rmSync(work, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { startAgent, type RunningShipper } from "./shipper.js";
 import { ProcSampler, procMemory } from "./proc-status.js";
 import { watchProgress } from "./progress.js";
 import { log, sleep } from "./repeat.js";
-import { skipAll, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, storedIn, agentNotes } from "./agent.js";
 import { runPipeline } from "./end-to-end.js";
 
@@ -18,6 +18,7 @@ const GROUP = "Memory";
 /** Appends lines to a file at a fixed rate until stopped. */
 class RateWriter {
   written = 0;
+  private stopped = false;
   private readonly timer: NodeJS.Timeout;
   private readonly started = performance.now();
   private readonly fd: number;
@@ -37,6 +38,8 @@ class RateWriter {
   }
 
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     clearInterval(this.timer);
     closeSync(this.fd);
   }
@@ -79,8 +82,8 @@ async function outage(ctx: BenchContext): Promise<{ before: number; during: numb
   } finally {
     sampler?.stop();
     writer.stop();
-    if (!bench.server.running) await bench.server.start();
     await agent.stop();
+    if (!bench.server.running) await bench.server.start();
   }
 }
 
@@ -100,26 +103,30 @@ export async function measureMemory(ctx: BenchContext): Promise<Figure[]> {
   if (missingPipeline) {
     figures.push(...skipAll(peakFigures, missingPipeline));
   } else {
-    let agentPeak = ctx.observed.get("pipeline.agent_peak_rss");
-    let collectorPeak = ctx.observed.get("pipeline.collector_peak_rss");
-    if (agentPeak === undefined || collectorPeak === undefined) {
-      log(`memory: one end-to-end pass of ${ctx.config.lines} lines`);
-      const r = await runPipeline(ctx, "memory-pipeline", 0);
-      agentPeak = r.agentPeakMB;
-      collectorPeak = r.collectorPeakMB;
-    }
-    figures.push({ ...peakFigures[0]!, value: agentPeak }, { ...peakFigures[1]!, value: collectorPeak });
+    figures.push(...(await guarded(peakFigures, async () => {
+      let agentPeak = ctx.observed.get("pipeline.agent_peak_rss");
+      let collectorPeak = ctx.observed.get("pipeline.collector_peak_rss");
+      if (agentPeak === undefined || collectorPeak === undefined) {
+        log(`memory: one end-to-end pass of ${ctx.config.lines} lines`);
+        const r = await runPipeline(ctx, "memory-pipeline", 0);
+        agentPeak = r.agentPeakMB;
+        collectorPeak = r.collectorPeakMB;
+      }
+      return [{ ...peakFigures[0]!, value: agentPeak }, { ...peakFigures[1]!, value: collectorPeak }];
+    }, ctx.failed)));
   }
   const missingAgent = ctx.shipper.missing("agent");
   if (missingAgent) {
     figures.push(...skipAll(outageFigures, missingAgent));
   } else {
-    const o = await outage(ctx);
-    figures.push(
-      { ...outageFigures[0]!, value: o.before, notes: [`offered ${ctx.config.outageRate} lines/s throughout`, ...agentNotes(ctx)] },
-      { ...outageFigures[1]!, value: o.during },
-      { ...outageFigures[2]!, value: o.after, notes: o.notes },
-    );
+    figures.push(...(await guarded(outageFigures, async () => {
+      const o = await outage(ctx);
+      return [
+        { ...outageFigures[0]!, value: o.before, notes: [`offered ${ctx.config.outageRate} lines/s throughout`, ...agentNotes(ctx)] },
+        { ...outageFigures[1]!, value: o.during },
+        { ...outageFigures[2]!, value: o.after, notes: o.notes },
+      ];
+    }, ctx.failed)));
   }
   return figures;
 }

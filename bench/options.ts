@@ -43,7 +43,7 @@ export const PRESETS: Record<Size, Preset> = {
   tiny: {
     lines: 20_000, hosts: 20, runs: 1, window: 5_000, referenceLines: 5_000,
     latencyRate: 2_000, latencySeconds: 2, outageSeconds: 2, outageRate: 2_000,
-    scaleFiles: 20, scaleHosts: 200, scaleLines: 4_000, stallMs: 15_000,
+    scaleFiles: 20, scaleHosts: 200, scaleLines: 4_000, stallMs: 10_000,
   },
   small: {
     lines: 100_000, hosts: 100, runs: 1, window: 10_000, referenceLines: 20_000,

@@ -82,12 +82,18 @@ export class OutputTree {
     }
   }
 
+  private withFiles(): number {
+    let n = 0;
+    for (const paths of this.files.values()) if (paths.length > 0) n++;
+    return n;
+  }
+
   get hostCount(): number {
-    return this.files.size;
+    return this.withFiles();
   }
 
   bytes(): number {
-    if (this.files.size < this.expectedHosts) this.discover();
+    if (this.withFiles() < this.expectedHosts) this.discover();
     let total = 0;
     for (const paths of this.files.values()) {
       for (const p of paths) {

@@ -33,3 +33,18 @@ export function skippedFigure(base: Omit<Figure, "value" | "runs" | "skipped">, 
 export function skipAll(figures: Array<Omit<Figure, "value" | "runs" | "skipped">>, reason: string): Figure[] {
   return figures.map((f) => skippedFigure(f, reason));
 }
+
+type FigureBase = Omit<Figure, "value" | "runs" | "skipped">;
+
+/**
+ * Runs a measurement; if it throws (a program died, stalled, or misbehaved), its figures are
+ * reported as failed with the first line of the reason instead of ending the benchmark.
+ */
+export async function guarded(figures: FigureBase[], measure: () => Promise<Figure[]>, onError?: (err: Error) => void): Promise<Figure[]> {
+  try {
+    return await measure();
+  } catch (err) {
+    onError?.(err as Error);
+    return skipAll(figures, `failed: ${(err as Error).message.split("\n")[0]}`);
+  }
+}

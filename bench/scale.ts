@@ -7,7 +7,7 @@ import { FleetLog } from "./workload.js";
 import { collectFleet } from "./collector.js";
 import { CEILING_KEY, ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { log } from "./repeat.js";
-import { skipAll, skippedFigure, type Figure } from "./results.js";
+import { skipAll, skippedFigure, guarded, type Figure } from "./results.js";
 
 const GROUP = "Scale";
 
@@ -35,13 +35,14 @@ export async function measureScale(ctx: BenchContext): Promise<Figure[]> {
   const fds = { key: "scale.collector_open_files", label: `collector most open file descriptors, ${hosts.toLocaleString("en-US")} hosts`, group: GROUP, unit: "files" as const, target: "bounded" };
   const missing = ctx.shipper.missing("collector");
   if (missing) return [...figures, ...skipAll([base, peak, fds], missing)];
-  log(`scale: generating ${config.scaleLines} lines for ${hosts} hosts`);
-  const fleet = new FleetLog({ hosts, lines: Math.max(config.scaleLines, hosts), prefix: config.prefix, partitions: config.partitions, tag: "s" });
-  const r = await collectFleet(ctx, fleet, "scale-collector");
-  figures.push(
-    { ...base, value: r.linesPerSecond, notes: [`${r.hostsWritten} host directories written`] },
-    { ...peak, value: r.peakMB },
-    { ...fds, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
-  );
-  return figures;
+  return [...figures, ...(await guarded([base, peak, fds], async () => {
+    log(`scale: generating ${config.scaleLines} lines for ${hosts} hosts`);
+    const fleet = new FleetLog({ hosts, lines: Math.max(config.scaleLines, hosts), prefix: config.prefix, partitions: config.partitions, tag: "s" });
+    const r = await collectFleet(ctx, fleet, "scale-collector");
+    return [
+      { ...base, value: r.linesPerSecond, notes: [`${r.hostsWritten} host directories written`] },
+      { ...peak, value: r.peakMB },
+      { ...fds, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
+    ];
+  }, ctx.failed))];
 }

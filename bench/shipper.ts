@@ -46,9 +46,18 @@ export async function detectShipper(url: string, config: BenchConfig): Promise<S
   return { missing: (c) => reasons.get(c), agentHelp, collectorHelp, summary };
 }
 
+/** Every program started and not yet stopped, so the benchmark never leaves one behind. */
+const running = new Set<RunningShipper>();
+
+export async function stopAllShippers(): Promise<void> {
+  for (const p of [...running]) await p.stop().catch(() => undefined);
+}
+
 /** A running program, its log file written when it stops. */
 export class RunningShipper {
-  constructor(readonly proc: ShipperProcess, private readonly logFile: string) {}
+  constructor(readonly proc: ShipperProcess, private readonly logFile: string) {
+    running.add(this);
+  }
 
   get pid(): number {
     return this.proc.pid;
@@ -66,6 +75,7 @@ export class RunningShipper {
   }
 
   async stop(): Promise<number | null> {
+    running.delete(this);
     const exit = await this.proc.stop();
     writeFileSync(this.logFile, exit.stdout + exit.stderr);
     return exit.code;
