@@ -52,7 +52,7 @@ export class PullReader implements PartitionReader {
   async *batches(): AsyncGenerator<MessageBatch> {
     const { js, stream, consumer: name, log } = this.opts;
     const consumer = await js.consumers.get(stream, name);
-    let info = await consumer.info(true);
+    let info = await consumer.info(false);
     const policy = info.config.ack_policy;
     if (policy === AckPolicy.None) {
       log.warn(`${this.source} has ack policy "none": lines delivered while the collector fails are lost; use \`shipper setup\` consumers`);
@@ -63,7 +63,7 @@ export class PullReader implements PartitionReader {
     if (policy !== AckPolicy.None) await this.waitForLeftovers(info, ackWaitMs);
 
     while (!this.stopping) {
-      info = await consumer.info(true);
+      info = await consumer.info(false);
       let expected = info.delivered.consumer_seq + 1;
       const { messages, queue } = await this.start(consumer, maxBatch);
       let gap: { expected: number; got: number } | undefined;
