@@ -1,0 +1,105 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { BatchWriter } from "../src/collector/batch-writer.js";
+import { newCounters } from "../src/collector/counters.js";
+import type { LineSink } from "../src/collector/line-sink.js";
+import type { MessageBatch, ReadMessage } from "../src/collector/partition-reader.js";
+import { Quarantine } from "../src/collector/quarantine.js";
+import { SubjectParser } from "../src/protocol/subjects.js";
+
+const log = pino({ level: "silent" });
+
+/** A sink that records writes and fails the first `failures` calls of write (like a full disk). */
+class FlakySink implements LineSink {
+  readonly written: string[] = [];
+  calls = 0;
+  constructor(private failures: number) {}
+  async write(host: string, lines: readonly Uint8Array[]): Promise<number> {
+    this.calls++;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error("ENOSPC: no space left on device");
+    }
+    for (const l of lines) this.written.push(`${host}: ${Buffer.from(l).toString()}`);
+    return lines.length;
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+function batch(messages: ReadMessage[]): MessageBatch & { workingCalls: number } {
+  const b = { messages, workingCalls: 0, ack: async () => undefined, working: () => void b.workingCalls++ };
+  return b;
+}
+
+const msg = (host: string, text: string, sequence: number, deliveries = 1): ReadMessage => ({
+  subject: `logs.p0.${host}`,
+  data: Buffer.from(text),
+  stream: "LOGS_0",
+  sequence,
+  deliveries,
+});
+
+function setUp(failures: number) {
+  const dir = mkdtempSync(join(tmpdir(), "shipper-writer-"));
+  const sink = new FlakySink(failures);
+  const counters = newCounters();
+  const writer = new BatchWriter({
+    sink,
+    quarantine: new Quarantine({ directory: dir, log, fsync: false }),
+    parser: new SubjectParser("logs"),
+    counters,
+    log,
+    source: "test",
+    retry: { firstMs: 5, maxMs: 20 },
+  });
+  return { dir, sink, counters, writer };
+}
+
+test("collector batch writer - a failing write is retried in place, in order, reporting progress, and counted", async () => {
+  const { dir, sink, counters, writer } = setUp(3);
+  try {
+    const b = batch([msg("a", "1", 1), msg("b", "x", 2), msg("a", "2", 3)]);
+    assert.equal(await writer.write(b, new AbortController().signal), true);
+    assert.deepEqual(sink.written, ["a: 1", "a: 2", "b: x"]);
+    assert.equal(counters.writeErrors, 3);
+    assert.equal(counters.linesWritten, 3);
+    assert.equal(b.workingCalls, 3, "the server hears the batch is in progress on every retry");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("collector batch writer - stopping during a retry leaves the batch unwritten and unacknowledged", async () => {
+  const { dir, sink, writer } = setUp(1_000_000);
+  try {
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 50);
+    assert.equal(await writer.write(batch([msg("a", "1", 1)]), stop.signal), false);
+    assert.deepEqual(sink.written, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("collector batch writer - a redelivered line already written is skipped; unsafe hosts and bad subjects go to quarantine", async () => {
+  const { dir, sink, counters, writer } = setUp(0);
+  try {
+    const signal = new AbortController().signal;
+    await writer.write(batch([msg("a", "1", 1), msg("a", "2", 2)]), signal);
+    await writer.write(batch([msg("a", "2", 2, 2), msg("a", "3", 3), msg("/etc", "evil", 4), { ...msg("a", "junk", 5), subject: "other.a" }]), signal);
+    assert.deepEqual(sink.written, ["a: 1", "a: 2", "a: 3"]);
+    assert.equal(counters.duplicatesSkipped, 1);
+    assert.equal(counters.quarantined, 1);
+    assert.equal(counters.unparsable, 1);
+    const [file] = readdirSync(join(dir, ".quarantine"));
+    const records = readFileSync(join(dir, ".quarantine", file!), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(records.map((r) => [r.host, r.line, r.sequence]), [["/etc", "evil", 4], [null, "junk", 5]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
