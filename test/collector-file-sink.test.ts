@@ -158,3 +158,14 @@ test("collector file sink - host names that are not one safe directory name are 
   await sink.close();
   assert.equal(existsSync(join(dir, "..", "escape")), false);
 }));
+
+test("collector file sink - a host directory removed while running is made again on the next open", withDir(async (dir) => {
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log, maxOpenFiles: 1 });
+  await sink.write("a", [enc("1")]);
+  await sink.write("b", [enc("1")]); // closes a's file (bound of 1)
+  rmSync(join(dir, "a"), { recursive: true });
+  await sink.write("a", [enc("2")]);
+  await sink.close();
+  const [name] = readdirSync(join(dir, "a"));
+  assert.equal(readFileSync(join(dir, "a", name!), "utf8"), "2\n");
+}));

@@ -80,6 +80,8 @@ export class FileSink implements LineSink {
   /** Hosts with an operation running: never closed by the LRU bound meanwhile. */
   private readonly busy = new Set<string>();
   private rootReady = false;
+  /** Host directories known to exist: a reopen after the LRU bound closed a file needs no mkdir. */
+  private readonly readyDirs = new Set<string>();
   private closed = false;
 
   constructor(private readonly opts: FileSinkOptions) {
@@ -165,8 +167,7 @@ export class FileSink implements LineSink {
         this.rootReady = true;
       }
       const dir = join(this.opts.directory, host);
-      await this.fs.mkdir(dir, DIRECTORY_MODE);
-      hf.file = await this.fs.openAppend(hf.path, FILE_MODE);
+      hf.file = await this.openIn(dir, hf.path);
       hf.size = hf.file.sizeAtOpen;
       this.stats.opened++;
       if (isNew) {
@@ -179,6 +180,21 @@ export class FileSink implements LineSink {
     this.open.delete(host);
     this.open.set(host, hf);
     return hf;
+  }
+
+  /** Opens for append; the directory is made on a host's first open, and again if it was removed meanwhile. */
+  private async openIn(dir: string, path: string): Promise<AppendFile> {
+    if (!this.readyDirs.has(dir)) {
+      await this.fs.mkdir(dir, DIRECTORY_MODE);
+      this.readyDirs.add(dir);
+    }
+    try {
+      return await this.fs.openAppend(path, FILE_MODE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await this.fs.mkdir(dir, DIRECTORY_MODE);
+      return await this.fs.openAppend(path, FILE_MODE);
+    }
   }
 
   /** Cuts a failed append back so a retry cannot duplicate a part of it; then closes the file. */
