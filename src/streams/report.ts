@@ -2,10 +2,11 @@
 // (from the layout record, or found by the prefix's subjects on a deployment made by hand, or
 // every stream with `all`), and one row per consumer of those streams.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, type ConsumerInfo, type StreamInfo } from "@nats-io/jetstream";
+import type { ConsumerInfo, StreamInfo } from "@nats-io/jetstream";
 import { partitionIds, streamFor, streamSubjects, type Layout } from "./layout.js";
 import { readLayoutRecord } from "./layout-record.js";
 import { capturesPrefix, listStreamInfos } from "./snapshot-read.js";
+import { openJetStreamManager } from "./manager.js";
 
 export interface ConsumerReport {
   stream: string;
@@ -53,7 +54,7 @@ export interface DeploymentReport {
 }
 
 export async function gatherReport(nc: NatsConnection, opts: { prefix: string; all?: boolean }): Promise<DeploymentReport> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await openJetStreamManager(nc);
   const layout = await readLayoutRecord(nc, opts.prefix);
   const infos = await listStreamInfos(jsm);
   let chosen: Array<StreamInfo | Missing>;

@@ -3,18 +3,19 @@
 // last, so a record never names streams that do not exist) and stops at the first failure,
 // reporting what was done and why the rest was not.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { LAYOUT_BUCKET, readLayoutRecord, writeLayoutRecord } from "./layout-record.js";
 import { planSetup, type SetupAction, type SetupPlan, type SetupRequest } from "./setup-plan.js";
 import { readSnapshot } from "./snapshot-read.js";
 import type { WantedConsumer, WantedStream } from "./desired.js";
+import { openJetStreamManager } from "./manager.js";
 
 export { planSetup, planIsNoop } from "./setup-plan.js";
 export type { SetupAction, SetupPlan, SetupRequest, Refusal, Change } from "./setup-plan.js";
 
 /** Reads the deployment and plans; touches nothing. */
 export async function planSetupOnServer(nc: NatsConnection, req: SetupRequest): Promise<SetupPlan> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await openJetStreamManager(nc);
   const record = await readLayoutRecord(nc, req.prefix);
   const snap = await readSnapshot(nc, jsm, req.prefix, record);
   return planSetup(req, snap);
@@ -45,7 +46,7 @@ export async function applySetupPlan(
   onRetry: (action: SetupAction, reason: string, attempt: number) => void = () => {},
 ): Promise<void> {
   if (plan.refusals.length > 0) throw new Error("a plan with refusals cannot be applied");
-  const jsm = await jetstreamManager(nc);
+  const jsm = await openJetStreamManager(nc);
   for (const action of plan.actions) {
     for (let attempt = 1; ; attempt++) {
       try {

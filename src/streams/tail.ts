@@ -3,7 +3,7 @@
 // start point is turned into a stream sequence up front, so a recreated consumer resumes from
 // the last line seen rather than from the original start.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { ConfigError } from "../config/errors.js";
 import { partitionOf } from "../protocol/partition.js";
 import { lineSubject, partitionFilter, SubjectParser, validateHostForSubject } from "../protocol/subjects.js";
@@ -12,6 +12,7 @@ import { readLayoutRecord } from "./layout-record.js";
 import { listStreamInfos } from "./snapshot-read.js";
 import { filterCovers } from "./subject-match.js";
 import { nanosFromMs } from "./units.js";
+import { openJetStreamManager } from "./manager.js";
 
 export type TailStart =
   | { from: "new" }
@@ -53,7 +54,7 @@ export async function resolveTailTarget(nc: NatsConnection, req: TailRequest): P
   if ((req.host === undefined) === (req.partition === undefined)) {
     throw new ConfigError("shipper tail needs exactly one of --host <name> or --partition <id>");
   }
-  const jsm = await jetstreamManager(nc);
+  const jsm = await openJetStreamManager(nc);
   const record = await readLayoutRecord(nc, req.prefix);
   const infos = await listStreamInfos(jsm);
   let partitions: number | undefined;
@@ -130,7 +131,7 @@ async function pendingFrom(jsm: JetStreamManager, target: TailTarget, from: { se
  */
 export async function startSequence(nc: NatsConnection, target: TailTarget, start: TailStart): Promise<number | "all"> {
   if (start.from === "all") return "all";
-  const jsm = await jetstreamManager(nc);
+  const jsm = await openJetStreamManager(nc);
   const state = (await jsm.streams.info(target.stream)).state;
   const next = state.last_seq + 1;
   if (start.from === "new" || state.messages === 0) return next;
