@@ -24,7 +24,7 @@ function configError(env: NodeJS.ProcessEnv, flags = {}): string {
 
 test("agent config - the original's variables give the configuration", () => {
   const config = agentConfigFrom({}, { ...ENV, SHIPPER_PARTITIONS: "10" });
-  assert.equal(config.file, "/var/log/syslog");
+  assert.deepEqual(config.files, ["/var/log/syslog"]);
   assert.equal(config.prefix, "logs");
   assert.equal(config.partitions, 10);
   assert.equal(config.host, "web1.example.net");
@@ -41,7 +41,7 @@ test("agent config - flags win over variables, and the OS host name is the defau
     { file: "/tmp/a.log", subject: "applogs", partitions: "4", maxInFlight: "500", ackTimeout: "2s", maxInFlightBytes: "1MiB" },
     env,
   );
-  assert.equal(config.file, "/tmp/a.log");
+  assert.deepEqual(config.files, ["/tmp/a.log"]);
   assert.equal(config.prefix, "applogs");
   assert.equal(config.partitions, 4);
   assert.equal(config.host, hostname());

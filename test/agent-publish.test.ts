@@ -207,13 +207,13 @@ test("agent - the program refuses a subject no stream captures with one line and
   });
 });
 
-test("agent - a line over the server's max payload is refused, logged with its file and offset, and counted; the rest goes on", async () => {
+test("agent - a line over the server's max payload is split into parts with Shipper-Part headers and part ids; the rest goes on", async () => {
   await withServer(
     async (_server, nc, dir) => {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
       const file = join(dir, "app.log");
-      const big = "B".repeat(3000);
+      const big = Array.from({ length: 5000 }, (_, i) => String.fromCharCode(65 + (i % 26))).join("");
       writeFileSync(file, `first\n${big}\nlast\n`);
       const { log, text } = memoryLogger();
       const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
@@ -222,13 +222,65 @@ test("agent - a line over the server's max payload is refused, logged with its f
       await waitUntil("the lines settled", () => agent.settledOffsets.size > 0 && [...agent.settledOffsets.values()][0] === statSync(file).size, 10_000);
       stop.abort();
       await running;
-      assert.equal(agent.counters.refused, 1);
-      assert.equal(agent.counters.acknowledged, 2);
-      assert.match(text(), new RegExp(`line ending at offset ${6 + 3001} of \\\\"${file.replace(/[/.]/g, "\\$&")}\\\\".*over the server's max payload of 2048 bytes`));
+      assert.equal(agent.counters.refused, 0);
+      assert.equal(agent.counters.split, 1);
+      const n = agent.counters.parts;
+      assert.ok(n >= 3, `a 5000-byte line in messages of at most 2048 bytes takes 3 parts or more, got ${n}`);
+      assert.match(text(), new RegExp(`line ending at offset ${6 + 5001} of .* is 5000 bytes, over the largest message of 2048 bytes: sent as ${n} parts`));
       const stored = await readStream(nc, "LOGS_0");
-      assert.deepEqual(stored.map((m) => m.data.toString()), ["first", "last"]);
+      assert.equal(stored.length, 2 + n);
+      assert.deepEqual([stored[0]!.data.toString(), stored.at(-1)!.data.toString()], ["first", "last"]);
+      const parts = stored.slice(1, -1);
+      assert.equal(Buffer.concat(parts.map((p) => p.data)).toString(), big);
+      const lineId = stored[1]!.msgId.replace(/:p1$/, "");
+      assert.match(lineId, new RegExp(`^${HOST.replace(/\./g, "\\.")}:\\d+:\\d+:[0-9a-f]{8}:0:${6 + 5001}$`));
+      for (const [i, p] of parts.entries()) assert.equal(p.msgId, `${lineId}:p${i + 1}`);
+      const info = await jsm.streams.getMessage("LOGS_0", { seq: 2 });
+      assert.equal(info?.header.get("Shipper-Part"), `1/${n}`);
+      const lastPart = await jsm.streams.getMessage("LOGS_0", { seq: 1 + n });
+      assert.equal(lastPart?.header.get("Shipper-Part"), `${n}/${n}`);
+      for (const p of parts.slice(0, -1)) assert.ok(p.data.length > 1800 && p.data.length < 2048, `part of ${p.data.length} bytes`);
     },
     { maxPayload: 2048 },
+  );
+});
+
+test("agent - with --oversize dead-letter, a line over the max payload goes to shipper.dlq.agent.<host>, or is refused loudly when no stream takes it", async () => {
+  await withServer(
+    async (_server, nc, dir) => {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"], max_msg_size: 1000 });
+      const file = join(dir, "app.log");
+      const big = "D".repeat(1500); // over the stream's max_msg_size, under the server's max payload
+      writeFileSync(file, `first\n${big}\nlast\n`);
+      const run = async () => {
+        const { log, text } = memoryLogger();
+        const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, oversize: "dead-letter", maxMessageBytes: 1000 });
+        const stop = new AbortController();
+        const running = agent.run(stop.signal);
+        await waitUntil("the lines settled", () => [...agent.settledOffsets.values()][0] === statSync(file).size, 10_000);
+        stop.abort();
+        await running;
+        return { counters: agent.counters, text: text() };
+      };
+      // No stream for the dead letters: refused, logged, counted; the file still moves on.
+      const first = await run();
+      assert.equal(first.counters.deadLettered, 1);
+      assert.equal(first.counters.refused, 1);
+      assert.match(first.text, /not stored: no JetStream stream captures the dead-letter subject .*shipper\.dlq\.agent\.web1\.example\.net/);
+      await jsm.streams.add({ name: "AGENT_DLQ", subjects: ["shipper.dlq.agent.>"] });
+      const second = await run();
+      assert.equal(second.counters.refused, 0);
+      assert.equal(second.counters.deadLettered, 1);
+      const dead = await jsm.streams.getMessage("AGENT_DLQ", { seq: 1 });
+      assert.equal(Buffer.from(dead!.data).toString(), big);
+      assert.equal(dead!.subject, `shipper.dlq.agent.${HOST}`);
+      assert.equal(dead!.header.get("Shipper-Subject"), SUBJECT);
+      assert.match(dead!.header.get("Shipper-Reason"), /^oversize: 1500 bytes, the largest message is 1000 bytes$/);
+      assert.match(dead!.header.get("Nats-Msg-Id"), new RegExp(`:${6 + 1501}$`));
+      assert.equal(dead!.header.get("Shipper-Part"), "");
+    },
+    { maxPayload: 4096 },
   );
 });
 

@@ -17,6 +17,10 @@ export interface InFlightLine {
   settled: boolean;
   /** The last error the server gave for this line, shown when it is sent again. */
   error?: string;
+  /** Its whole header, for messages other than a plain line (parts, dead letters). */
+  header?: Buffer;
+  /** Sent to the agent dead-letter subject. */
+  deadLetter?: boolean;
 }
 
 export class InFlightWindow {

@@ -11,14 +11,21 @@
 // discard it at the next dial); new lines wait in the window until the reconnect's go-back.
 // Caveat: if the server refused one line (PubAck error) yet stored later ones, the re-sent line
 // lands after them.
-// Nothing is dropped silently: a line larger than the server's max payload is refused before
-// sending, logged with its file and offset, counted, and reported to onRefused listeners (issue 3
-// splits or dead-letters it); it then counts as settled so the file's position can move on.
+// Nothing is dropped silently: a line larger than the largest message (the server's max payload,
+// or the stream's max_msg_size when known) is split into parts (src/protocol/line-parts.ts) or
+// sent to the agent dead-letter subject (src/protocol/agent-dead-letter.ts), by `oversize`, and
+// counted. What can still not be stored (no stream for the dead letters, a stream refusing a
+// message as too large) is refused: logged with its file and offset, counted, reported to
+// onRefused listeners, and then settled so the file's position can move on.
 import { createInbox, type Msg, type NatsConnection, type PublishOptions, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
 import { NoStreamError, PublisherClosedError } from "./errors.js";
 import { InFlightWindow, type InFlightLine } from "./inflight-window.js";
-import { MsgIdHeaderEncoder, PreparedHeaders } from "./msg-id.js";
+import { encodeHeaders, MsgIdHeaderEncoder, PreparedHeaders } from "./msg-id-header.js";
+import { MSG_ID_HEADER } from "../protocol/headers.js";
+import { formatPart, PART_HEADER } from "../protocol/line-parts.js";
+import { lineMsgId, partMsgId } from "../protocol/msg-id.js";
+import { agentDeadLetterSubject, ORIGINAL_SUBJECT_HEADER, REASON_HEADER } from "../protocol/agent-dead-letter.js";
 import { readPubAck } from "./pub-ack.js";
 import {
   newPublisherCounters,
@@ -41,7 +48,14 @@ export interface JetStreamPublisherOptions {
   ackTimeoutMs?: number;
   /** The ack timeout doubles after each fruitless re-send, up to this. */
   maxAckTimeoutMs?: number;
+  /** What to do with a line over the largest message: split it into parts (default), or dead-letter it. */
+  oversize?: OversizeMode;
+  /** The largest message the line's stream takes (its max_msg_size), when smaller than the server's max payload. */
+  maxMessageBytes?: number;
 }
+
+export type OversizeMode = "split" | "dead-letter";
+export const OVERSIZE_MODES: readonly OversizeMode[] = ["split", "dead-letter"];
 
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
@@ -66,6 +80,12 @@ export class JetStreamPublisher implements LinePublisher {
   private readonly ackTimeoutMs: number;
   private readonly maxAckTimeoutMs: number;
   private currentAckTimeoutMs: number;
+  private readonly oversize: OversizeMode;
+  private readonly deadLetterSubject: string;
+  /** The stream's max_msg_size, when known and positive. */
+  maxMessageBytes: number;
+  /** Lines already logged as refused (parts of one line are refused together). */
+  private lastRefused?: string;
 
   private readonly window = new InFlightWindow();
   private readonly inbox: string;
@@ -100,6 +120,9 @@ export class JetStreamPublisher implements LinePublisher {
     this.ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.maxAckTimeoutMs = Math.max(this.ackTimeoutMs, opts.maxAckTimeoutMs ?? 60_000);
     this.currentAckTimeoutMs = this.ackTimeoutMs;
+    this.oversize = opts.oversize ?? "split";
+    this.deadLetterSubject = agentDeadLetterSubject(opts.host);
+    this.maxMessageBytes = opts.maxMessageBytes && opts.maxMessageBytes > 0 ? opts.maxMessageBytes : Number.POSITIVE_INFINITY;
     this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
     this.failed.catch(() => {}); // observed through publish()/drain() too; never unhandled
 
@@ -123,12 +146,12 @@ export class JetStreamPublisher implements LinePublisher {
     if (this.failure) throw this.failure;
     if (this.closed) throw new PublisherClosedError("the publisher is closed");
     const header = this.headerFor(origin, offset);
-    const line = this.window.add(subject, payload, origin, offset, payload.length + header.length, Date.now());
     this.counters.published++;
-    const maxPayload = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    if (line.bytes > maxPayload) {
-      this.refuse(line, `it is ${payload.length} bytes and, with its ${header.length}-byte header, over the server's max payload of ${maxPayload} bytes`);
+    const serverMax = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    if (payload.length + header.length > Math.min(serverMax, this.maxMessageBytes)) {
+      this.publishOversize(subject, payload, origin, offset, serverMax);
     } else {
+      const line = this.window.add(subject, payload, origin, offset, payload.length + header.length, Date.now());
       this.send(line, header);
     }
     this.updateGauges();
@@ -170,6 +193,65 @@ export class JetStreamPublisher implements LinePublisher {
     return this.encoder.encode(offset);
   }
 
+  /**
+   * A line over the largest message: split into parts on its own subject, or sent to the dead
+   * letters (in parts too when it is over the server's max payload). Every message goes through
+   * the window like a line, all with the line's offset, so the position moves past the line only
+   * once every part is stored.
+   */
+  private publishOversize(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number, serverMax: number): void {
+    const limit = Math.min(serverMax, this.maxMessageBytes);
+    const lineId = lineMsgId(this.host, origin.key, offset);
+    const toDeadLetters = this.oversize === "dead-letter";
+    const target = toDeadLetters ? this.deadLetterSubject : subject;
+    const room = toDeadLetters ? serverMax : limit;
+    const extra: [string, string][] = toDeadLetters
+      ? [
+          [ORIGINAL_SUBJECT_HEADER, subject],
+          [REASON_HEADER, `oversize: ${payload.length} bytes, the largest message is ${limit} bytes`],
+        ]
+      : [];
+    const messages: { payload: Uint8Array; header: Buffer }[] = [];
+    const whole = encodeHeaders([[MSG_ID_HEADER, lineId], ...extra]);
+    if (toDeadLetters && payload.length + whole.length <= room) {
+      messages.push({ payload, header: whole });
+    } else {
+      // The part count sets the header's length and the header's length the part count: settle it.
+      let n = 2;
+      let partBytes = 0;
+      for (let i = 0; i < 4; i++) {
+        const headerBytes = encodeHeaders([[MSG_ID_HEADER, partMsgId(lineId, n)], ...extra, [PART_HEADER, formatPart(n, n)]]).length;
+        partBytes = room - headerBytes;
+        if (partBytes <= 0) break;
+        const next = Math.max(2, Math.ceil(payload.length / partBytes));
+        if (next === n) break;
+        n = next;
+      }
+      if (partBytes <= 0 || n * partBytes < payload.length) {
+        const line = this.window.add(subject, payload, origin, offset, payload.length, Date.now());
+        this.refuse(line, `it is ${payload.length} bytes, and a max payload of ${room} bytes leaves no room to split it`);
+        return;
+      }
+      for (let k = 1; k <= n; k++) {
+        const part = payload.subarray((k - 1) * partBytes, Math.min(payload.length, k * partBytes));
+        messages.push({ payload: part, header: encodeHeaders([[MSG_ID_HEADER, partMsgId(lineId, k)], ...extra, [PART_HEADER, formatPart(k, n)]]) });
+      }
+    }
+    if (toDeadLetters) this.counters.deadLettered++;
+    else this.counters.split++;
+    this.counters.parts += messages.length > 1 ? messages.length : 0;
+    this.log.warn(
+      `line ending at offset ${offset} of "${origin.path}" is ${payload.length} bytes, over the largest message of ${limit} bytes: ` +
+        (toDeadLetters ? `sent to "${target}"` : `sent`) + (messages.length > 1 ? ` as ${messages.length} parts` : ""),
+    );
+    for (const m of messages) {
+      const line = this.window.add(target, m.payload, origin, offset, m.payload.length + m.header.length, Date.now());
+      line.header = m.header;
+      line.deadLetter = toDeadLetters || undefined;
+      this.send(line, m.header);
+    }
+  }
+
   private send(line: InFlightLine, header: Buffer): void {
     // While disconnected nats.js would buffer and then discard the line, or send it after
     // reconnecting ahead of older lines; it waits in the window and goes out, in order, on reconnect.
@@ -185,11 +267,16 @@ export class JetStreamPublisher implements LinePublisher {
   }
 
   private refuse(line: InFlightLine, reason: string): void {
-    this.counters.refused++;
-    this.log.error(
-      `line ending at offset ${line.offset} of "${line.origin.path}" (file ${line.origin.key}) not sent: ${reason}; counted as refused`,
-    );
-    for (const l of this.refusedListeners) l(line.origin, line.offset, line.payload, reason);
+    const which = `${line.origin.key}:${line.offset}`;
+    if (which !== this.lastRefused) {
+      // Parts of one line are refused together: counted and logged once.
+      this.lastRefused = which;
+      this.counters.refused++;
+      this.log.error(
+        `line ending at offset ${line.offset} of "${line.origin.path}" (file ${line.origin.key}) not stored: ${reason}; counted as refused`,
+      );
+      for (const l of this.refusedListeners) l(line.origin, line.offset, line.payload, reason);
+    }
     this.window.settle(line);
     this.window.advance(this.reportSettled);
   }
@@ -211,6 +298,10 @@ export class JetStreamPublisher implements LinePublisher {
         this.currentAckTimeoutMs = this.ackTimeoutMs;
         break;
       case "no-stream":
+        if (line.deadLetter) {
+          this.refuse(line, `no JetStream stream captures the dead-letter subject "${line.subject}" (create one, or use --oversize split)`);
+          break;
+        }
         this.fail(new NoStreamError(line.subject));
         return;
       case "error":
@@ -252,7 +343,7 @@ export class JetStreamPublisher implements LinePublisher {
       if (this.failure) return;
       line.sentAt = now;
       this.counters.retried++;
-      this.send(line, this.headerFor(line.origin, line.offset));
+      this.send(line, line.header ?? this.headerFor(line.origin, line.offset));
     }
   }
 

@@ -19,8 +19,14 @@ export interface PublisherCounters {
   duplicates: number;
   /** Re-sends after a missing or failed acknowledgement. */
   retried: number;
-  /** Lines refused before sending (larger than the server accepts); each one is logged. */
+  /** Lines that could not be stored and were given up (each one is logged with its file and offset). */
   refused: number;
+  /** Lines over the largest message, split into parts. */
+  split: number;
+  /** Parts sent for split lines (and dead letters too large for one message). */
+  parts: number;
+  /** Lines over the largest message sent to the agent dead-letter subject. */
+  deadLettered: number;
   /** PubAcks carrying an error; the line is sent again later. */
   ackErrors: number;
   /** Times the oldest line waited longer than the ack timeout. */
@@ -33,7 +39,7 @@ export interface PublisherCounters {
 /** Everything up to `offset` of `origin` is settled (stored, or refused and logged). */
 export type SettledListener = (origin: LineOrigin, offset: number) => void;
 
-/** A line that will never be stored as it is; issue 3 splits it or sends it to the dead letters. */
+/** A line that could not be stored and was given up (after being counted and logged). */
 export type RefusedListener = (origin: LineOrigin, offset: number, payload: Uint8Array, reason: string) => void;
 
 export interface LinePublisher {
@@ -56,5 +62,18 @@ export interface LinePublisher {
 }
 
 export function newPublisherCounters(): PublisherCounters {
-  return { published: 0, acknowledged: 0, duplicates: 0, retried: 0, refused: 0, ackErrors: 0, ackTimeouts: 0, inFlight: 0, inFlightBytes: 0 };
+  return {
+    published: 0,
+    acknowledged: 0,
+    duplicates: 0,
+    retried: 0,
+    refused: 0,
+    split: 0,
+    parts: 0,
+    deadLettered: 0,
+    ackErrors: 0,
+    ackTimeouts: 0,
+    inFlight: 0,
+    inFlightBytes: 0,
+  };
 }

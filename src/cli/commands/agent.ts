@@ -1,14 +1,21 @@
-// `shipper agent` (alias `producer`): follow a file and publish its lines. Configured by flags or
-// by the original producer's environment variables (SPEC.md §2), with the same names and meanings.
+// `shipper agent` (alias `producer`): follow files and publish their lines. Configured by flags or
+// by the original producer's environment variables (SPEC.md §2), with the same names and meanings;
+// SHIPPER_FILE still names one file (it may also hold a comma-separated list or a glob).
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { Option, type Command } from "commander";
-import { runAgent, type AgentConfig } from "../../agent/agent.js";
+import { DEFAULT_SCAN_INTERVAL_MS, runAgent, type AgentConfig } from "../../agent/agent.js";
 import { DEFAULT_POLL_INTERVAL_MS } from "../../agent/file-follower.js";
+import { splitFileList } from "../../agent/file-sources.js";
 import {
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_IN_FLIGHT_BYTES,
+  OVERSIZE_MODES,
+  type OversizeMode,
 } from "../../agent/jetstream-publisher.js";
+import { DEFAULT_SAVE_INTERVAL_MS } from "../../agent/positions/position-book.js";
+import { defaultStateDir } from "../../agent/positions/state-dir.js";
 import { connectionSettings } from "../../config/connection.js";
 import { ConfigError } from "../../config/errors.js";
 import { parseBytes, parseDurationMs, parseInteger, parsePartitionCount, required } from "../../config/values.js";
@@ -18,7 +25,12 @@ import { addConnectionFlags, type ConnectionFlagValues } from "../connection-fla
 import { runCommand } from "../run.js";
 
 export interface AgentFlagValues extends ConnectionFlagValues {
-  file?: string;
+  /** Repeatable; each may be a comma-separated list. */
+  file?: string | string[];
+  stateDir?: string;
+  saveInterval?: string;
+  scanInterval?: string;
+  oversize?: string;
   subject?: string;
   partitions?: string;
   host?: string;
@@ -30,7 +42,7 @@ export interface AgentFlagValues extends ConnectionFlagValues {
   readChunk?: string;
 }
 
-function given(value: string | undefined): string | undefined {
+function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
 
@@ -39,12 +51,15 @@ function given(value: string | undefined): string | undefined {
  * Throws a ConfigError naming the setting for every mistake.
  */
 export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv): AgentConfig {
-  const file = required(flags.file ?? env.SHIPPER_FILE, "Please set a file to publish using SHIPPER_FILE");
+  const given = typeof flags.file === "string" ? [flags.file] : (flags.file ?? []);
+  const fromFlags = splitFileList(given);
+  const files = fromFlags.length > 0 ? fromFlags : splitFileList([env.SHIPPER_FILE ?? ""]);
+  if (files.length === 0) throw new ConfigError("Please set a file to publish using SHIPPER_FILE");
   const prefix = required(flags.subject ?? env.SHIPPER_SUBJECT, "Please set a subject prefix using SHIPPER_SUBJECT").trim();
   const badPrefix = validatePrefix(prefix);
   if (badPrefix) throw new ConfigError(`SHIPPER_SUBJECT (--subject): ${badPrefix}`);
   const partitions = parsePartitionCount("SHIPPER_PARTITIONS (--partitions)", flags.partitions ?? env.SHIPPER_PARTITIONS);
-  const host = (given(flags.host) ?? given(env.HOSTNAME) ?? hostname()).trim();
+  const host = (nonEmpty(flags.host) ?? nonEmpty(env.HOSTNAME) ?? hostname()).trim();
   const badHost = validateHostForSubject(host);
   if (badHost) throw new ConfigError(`HOSTNAME (--host): ${badHost}; set a host name that can be part of a subject`);
   const connection = connectionSettings(
@@ -59,8 +74,13 @@ export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv):
     },
     { requireUrl: true, name: `shipper-agent ${host}` },
   );
+  const oversize = (nonEmpty(flags.oversize) ?? nonEmpty(env.SHIPPER_OVERSIZE) ?? "split").trim();
+  if (!(OVERSIZE_MODES as readonly string[]).includes(oversize)) {
+    throw new ConfigError(`SHIPPER_OVERSIZE (--oversize) must be one of ${OVERSIZE_MODES.join(", ")}, got "${oversize}"`);
+  }
+  const stateDir = nonEmpty(flags.stateDir) ?? nonEmpty(env.SHIPPER_STATE_DIR);
   return {
-    file,
+    files,
     prefix,
     partitions,
     host,
@@ -71,6 +91,10 @@ export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv):
     pollIntervalMs: positiveDuration("--poll-interval", flags.pollInterval ?? `${DEFAULT_POLL_INTERVAL_MS}ms`),
     drainTimeoutMs: parseDurationMs("--drain-timeout", flags.drainTimeout ?? "10s"),
     readChunkBytes: positiveBytes("--read-chunk", flags.readChunk ?? "256KiB"),
+    stateDir: stateDir ? resolve(stateDir.trim()) : defaultStateDir(host, env),
+    saveIntervalMs: positiveDuration("--save-interval", flags.saveInterval ?? `${DEFAULT_SAVE_INTERVAL_MS}ms`),
+    scanIntervalMs: positiveDuration("--scan-interval", flags.scanInterval ?? `${DEFAULT_SCAN_INTERVAL_MS}ms`),
+    oversize: oversize as OversizeMode,
   };
 }
 
@@ -90,8 +114,17 @@ export function registerAgent(program: Command): void {
   const cmd = program
     .command("agent")
     .alias("producer")
-    .description("follow a log file and publish each line to <prefix>.p<N>.<host> with JetStream acknowledgements")
-    .addOption(new Option("-f, --file <path>", "the file to follow (waits for it to appear)").env("SHIPPER_FILE"))
+    .description(
+      "follow log files and publish each line to <prefix>.p<N>.<host> with JetStream acknowledgements; " +
+        "positions are saved, so a restart resumes where the acknowledged lines end",
+    )
+    .addOption(
+      new Option(
+        "-f, --file <path>",
+        "a file to follow (waits for it to appear), or a glob pattern (new matches are picked up while running); " +
+          "repeat the flag or give a comma-separated list (env: SHIPPER_FILE)",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
     .addOption(new Option("--subject <prefix>", "subject prefix, e.g. logs").env("SHIPPER_SUBJECT"))
     .addOption(
       new Option("-p, --partitions <n>", "partition count (default: the deployment's, else 0)").env("SHIPPER_PARTITIONS"),
@@ -102,7 +135,21 @@ export function registerAgent(program: Command): void {
     .option("--ack-timeout <duration>", "re-send unacknowledged lines after this long (doubling while it fails)", "5s")
     .option("--poll-interval <duration>", "how often an idle file is checked for growth, truncation and rotation", "250ms")
     .option("--drain-timeout <duration>", "on SIGINT/SIGTERM, how long to wait for lines in flight", "10s")
-    .option("--read-chunk <size>", "bytes read from the file at a time", "256KiB");
+    .option("--read-chunk <size>", "bytes read from the file at a time", "256KiB")
+    .addOption(
+      new Option(
+        "--state-dir <dir>",
+        "where positions are saved, one agent per directory (default: /var/lib/shipper/agent/<host> as root, " +
+          "else $XDG_STATE_HOME/shipper/agent/<host>, i.e. ~/.local/state/shipper/agent/<host>)",
+      ).env("SHIPPER_STATE_DIR"),
+    )
+    .option("--save-interval <duration>", "how often changed positions are saved (and always at a clean stop)", `${DEFAULT_SAVE_INTERVAL_MS}ms`)
+    .option("--scan-interval <duration>", "how often glob patterns are expanded again to find new files", "1s")
+    .addOption(
+      new Option("--oversize <mode>", "a line over the largest message: split it into parts the collector joins, or send it to shipper.dlq.agent.<host>")
+        .choices([...OVERSIZE_MODES])
+        .env("SHIPPER_OVERSIZE"),
+    );
   addConnectionFlags(cmd);
   cmd.action(async (flags: AgentFlagValues) => {
     await runCommand("agent", async (signal) => {

@@ -1,13 +1,8 @@
-// Deterministic message ids, `<host>:<dev>:<ino>:<fingerprint>:<generation>:<offset>`, so a line sent again
-// (after a timeout, a reconnect or a restart) carries the same `Nats-Msg-Id` and the stream
-// stores it once. The header is encoded by hand into a small pooled buffer: building a nats.js
-// headers() object per line costs about a third of the publish rate (SPEC.md §8, issue 4).
+// The `Nats-Msg-Id` header of line messages (format in src/protocol/msg-id.ts), encoded by hand:
+// building a nats.js headers() object per line costs about a third of the publish rate
+// (SPEC.md §8, issue 4). The prefix `<host>:<file version>:` is encoded once per file version.
 import { MsgHdrsImpl } from "@nats-io/transport-node";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
-
-export function messageId(host: string, originKey: string, offset: number): string {
-  return `${host}:${originKey}:${offset}`;
-}
 
 const TAIL = Buffer.from("\r\n\r\n", "latin1");
 
@@ -18,12 +13,13 @@ export class MsgIdHeaderEncoder {
 
   /** Sets the id prefix (`<host>:<origin key>:`); cheap when unchanged. */
   use(host: string, originKey: string): void {
-    const key = `${host}:${originKey}:`;
+    const key = `${host}:${originKey}:`; // lineMsgId() without its offset
     if (key === this.prefixFor) return;
     this.prefixFor = key;
     this.prefix = Buffer.from(`NATS/1.0\r\n${MSG_ID_HEADER}: ${key}`, "utf8");
   }
 
+  /** The header of one line ending at `offset`. */
   encode(offset: number): Buffer {
     const digits = String(offset);
     const p = this.prefix.length;
@@ -46,4 +42,11 @@ export class PreparedHeaders extends MsgHdrsImpl {
   override encode(): Uint8Array {
     return this.bytes;
   }
+}
+
+/** A whole header block with `fields` (rare messages: parts, dead letters), with its message id first. */
+export function encodeHeaders(fields: [string, string][]): Buffer {
+  let text = "NATS/1.0\r\n";
+  for (const [name, value] of fields) text += `${name}: ${value.replace(/[\r\n]+/g, " ")}\r\n`;
+  return Buffer.from(text + "\r\n", "utf8");
 }
