@@ -14,9 +14,11 @@ import { skipAll, guarded, type Figure } from "./results.js";
 
 const GROUP = "Agent";
 
+/** What the measured agent does, as far as its --help tells: flags used, saved positions or not. */
 export function agentNotes(ctx: BenchContext): string[] {
   const args = ctx.config.agentArgs.length > 0 ? ctx.config.agentArgs.join(" ") : "defaults";
-  return [`agent flags: ${args}`];
+  const positions = /state|position/i.test(ctx.shipper.agentHelp) ? "saved positions: available" : "saved positions: not in this build";
+  return [`agent flags: ${args}; ${positions}`];
 }
 
 /** A host name of its own per run, so message ids never collide with an earlier run's. */

@@ -11,6 +11,8 @@ export interface Machine {
   natsServer: string;
   /** 1-minute load average at the start: a busy shared machine gives lower figures. */
   loadAverage: number;
+  /** The same at the end of the run. */
+  loadAverageAtEnd?: number;
 }
 
 export function describeMachine(): Machine {
@@ -22,10 +24,15 @@ export function describeMachine(): Machine {
     os: `${platform()} ${release()}`,
     node: process.version,
     natsServer: natsServerVersion().replace(/^nats-server:\s*/, ""),
-    loadAverage: Math.round(loadavg()[0]! * 100) / 100,
+    loadAverage: currentLoad(),
   };
 }
 
+export function currentLoad(): number {
+  return Math.round(loadavg()[0]! * 100) / 100;
+}
+
 export function machineLine(m: Machine): string {
-  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, node ${m.node}, nats-server ${m.natsServer}, load ${m.loadAverage}`;
+  const load = m.loadAverageAtEnd !== undefined ? `${m.loadAverage} at start, ${m.loadAverageAtEnd} at end` : String(m.loadAverage);
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, node ${m.node}, nats-server ${m.natsServer}, load average ${load}`;
 }

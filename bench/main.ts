@@ -7,8 +7,9 @@ import { benchProgram, resolveConfig, type BenchConfig, type MeasurementName } f
 import { BenchServer, benchLayout } from "./server.js";
 import { FleetLog } from "./workload.js";
 import { measureCeiling } from "./ceiling.js";
-import { describeMachine } from "./machine.js";
-import { renderTable, writeJson, ceilingValue, type BenchReport } from "./report.js";
+import { describeMachine, currentLoad } from "./machine.js";
+import { renderTable, renderMarkdown, writeJson, ceilingValue, type BenchReport } from "./report.js";
+import { writeFileSync } from "node:fs";
 import { skipAll, type Figure } from "./results.js";
 import { log } from "./repeat.js";
 import { detectShipper, stopAllShippers, type ShipperAvailability } from "./shipper.js";
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
     else rmSync(work, { recursive: true, force: true });
   }
 
+  machine.loadAverageAtEnd = currentLoad();
   const { only, ...rest } = config;
   const report: BenchReport = {
     version: 1,
@@ -115,6 +117,10 @@ async function main(): Promise<number> {
   const jsonPath = resolve(config.json);
   writeJson(jsonPath, report);
   log(`figures written to ${jsonPath} (${report.seconds} s)`);
+  if (config.markdown) {
+    writeFileSync(config.markdown, renderMarkdown(figures, machine, `size ${config.size}, ${report.startedAt}`));
+    log(`table written to ${resolve(config.markdown)} as Markdown`);
+  }
   return 0;
 }
 

@@ -32,12 +32,14 @@ export interface BenchConfig {
   stallMs: number;
   only: Set<MeasurementName>;
   json: string;
+  /** Also write the table as Markdown here (for the README). */
+  markdown?: string;
   agentArgs: string[];
   collectorArgs: string[];
   keep: boolean;
 }
 
-type Preset = Omit<BenchConfig, "size" | "only" | "json" | "agentArgs" | "collectorArgs" | "keep" | "prefix" | "partitions">;
+type Preset = Omit<BenchConfig, "size" | "only" | "json" | "markdown" | "agentArgs" | "collectorArgs" | "keep" | "prefix" | "partitions">;
 
 export const PRESETS: Record<Size, Preset> = {
   tiny: {
@@ -98,6 +100,7 @@ export function benchProgram(): Command {
     .option("--stall-seconds <n>", "give up on a measurement after this long without progress", positiveInt)
     .option("--only <names>", `comma-separated measurements: ${MEASUREMENTS.join(", ")}`, measurementList)
     .option("--json <file>", "where the figures are written as JSON", "bench-results.json")
+    .option("--markdown <file>", "also write the table as Markdown (for the README)")
     .option("--agent-args <args>", "extra arguments for every `shipper agent` (space-separated)", words, [])
     .option("--collector-args <args>", "extra arguments for every `shipper collector` (space-separated)", words, [])
     .option("--keep", "keep the work directory (files, program logs) for inspection", false);
@@ -127,6 +130,7 @@ export function resolveConfig(opts: Record<string, unknown>): BenchConfig {
     stallMs: stallSeconds !== undefined ? stallSeconds * 1000 : preset.stallMs,
     only: new Set((opts.only as MeasurementName[] | undefined) ?? MEASUREMENTS),
     json: opts.json as string,
+    markdown: opts.markdown as string | undefined,
     agentArgs: opts.agentArgs as string[],
     collectorArgs: opts.collectorArgs as string[],
     keep: opts.keep as boolean,

@@ -10,12 +10,18 @@ export interface RunOutcome {
 
 export async function repeat(runs: number, once: (run: number) => Promise<RunOutcome>): Promise<{ value: number; runs: number[]; notes: string[] }> {
   const values: number[] = [];
-  const notes: string[] = [];
+  const perRun: string[][] = [];
   for (let run = 0; run < runs; run++) {
     const outcome = await once(run);
     values.push(outcome.value);
-    for (const note of outcome.notes ?? []) notes.push(runs > 1 ? `run ${run + 1}: ${note}` : note);
+    perRun.push(outcome.notes ?? []);
   }
+  // A note every run gave alike is said once ("every run: ..."); the others name their run.
+  const same = perRun[0]?.filter((note) => perRun.every((notes) => notes.includes(note))) ?? [];
+  const notes = same.map((note) => (runs > 1 ? `every run: ${note}` : note));
+  perRun.forEach((list, run) => {
+    for (const note of list) if (!same.includes(note)) notes.push(`run ${run + 1}: ${note}`);
+  });
   return { value: median(values), runs: values, notes };
 }
 

@@ -37,6 +37,33 @@ function ratioCell(f: Figure, figures: Figure[]): string {
   return ceiling ? `${(f.value / ceiling).toFixed(2)} ${CEILING_REFS[f.ceiling] ?? f.ceiling}` : "";
 }
 
+function detailCell(f: Figure): string {
+  if (f.skipped) return `skipped: ${f.skipped}`;
+  const runs = f.runs && f.runs.length > 1 ? `runs ${f.runs.map((r) => (f.unit === "lines/s" ? Math.round(r) : r.toFixed(1))).join(", ")}` : "";
+  return [runs, ...(f.notes ?? [])].filter(Boolean).join("; ");
+}
+
+const LEGEND = "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); throughput is the median of the runs";
+
+/** The same table in Markdown, for the README. */
+export function renderMarkdown(figures: Figure[], machine: Machine, when: string): string {
+  const cell = (text: string) => text.replace(/\|/g, "\\|");
+  const rows = figures.map((f) => {
+    const ref = CEILING_REFS[f.key];
+    return `| ${f.group} | ${cell(ref ? `[${ref}] ${f.label}` : f.label)} | ${f.skipped ? "-" : formatValue(f)} | ${f.unit} | ${ratioCell(f, figures)} | ${cell(f.target ?? "")} | ${cell(detailCell(f))} |`;
+  });
+  return [
+    `Machine: ${machineLine(machine)}; ${when}.`,
+    "",
+    "| measurement | figure | value | unit | x ceiling | target | runs / notes |",
+    "|---|---|---:|---|---:|---|---|",
+    ...rows,
+    "",
+    LEGEND,
+    "",
+  ].join("\n");
+}
+
 export function renderTable(figures: Figure[], machine: Machine): string {
   const table = new Table({
     head: ["measurement", "figure", "value", "unit", "x ceiling", "target", "runs / notes"],
@@ -45,14 +72,11 @@ export function renderTable(figures: Figure[], machine: Machine): string {
     style: { head: [], border: [] },
   });
   for (const f of figures) {
-    const detail = f.skipped
-      ? `skipped: ${f.skipped}`
-      : [f.runs && f.runs.length > 1 ? `runs ${f.runs.map((r) => Math.round(r)).join(", ")}` : "", ...(f.notes ?? [])].filter(Boolean).join("; ");
+    const detail = detailCell(f);
     const ref = CEILING_REFS[f.key];
     table.push([f.group, ref ? `[${ref}] ${f.label}` : f.label, f.skipped ? "-" : formatValue(f), f.unit, ratioCell(f, figures), f.target ?? "", detail]);
   }
-  const legend = "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); median of runs";
-  return `machine: ${machineLine(machine)}\n${table.toString()}\n${legend}`;
+  return `machine: ${machineLine(machine)}\n${table.toString()}\n${LEGEND}`;
 }
 
 export function writeJson(path: string, report: BenchReport): void {

@@ -1,48 +1,92 @@
-// Scale: one agent following many files, and one collector writing for many hosts (its open files
-// must stay bounded: it closes the least recently used). An agent that follows only one file is
-// reported as such; running many agent processes would be a different thing.
+// Scale: one agent following many files (a glob pattern), and one collector writing for many hosts
+// (its open files must stay bounded: it closes the least recently used). An agent build that follows
+// only one file is reported as such; many agent processes would measure something else.
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchContext } from "./main.js";
-import { FleetLog } from "./workload.js";
+import { FleetLog, writeHostLog } from "./workload.js";
 import { collectFleet } from "./collector.js";
 import { CEILING_KEY, ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { startAgent } from "./shipper.js";
+import { ProcSampler } from "./proc-status.js";
+import { watchProgress, progressRate } from "./progress.js";
+import { runHost, storedIn, agentNotes } from "./agent.js";
 import { log } from "./repeat.js";
-import { skipAll, skippedFigure, guarded, type Figure } from "./results.js";
+import { skipAll, guarded, type Figure } from "./results.js";
 
 const GROUP = "Scale";
 
-/** Whether `shipper agent --help` offers more than one file per agent (several paths or a glob). */
+/** Whether `shipper agent --help` offers glob patterns (many files per agent). */
 export function agentFollowsManyFiles(help: string): boolean {
-  return /glob|<(paths|files|patterns?)\.\.\.>|\.\.\.>/i.test(help.split("\n").filter((l) => /file|path|glob/i.test(l)).join("\n"));
+  return /glob/i.test(help);
+}
+
+async function agentManyFiles(ctx: BenchContext): Promise<{ linesPerSecond: number; peakMB: number; maxOpenFiles: number }> {
+  const { config } = ctx;
+  await ctx.bench.purgeAll();
+  const dir = ctx.workDir("scale-agent");
+  const files = join(dir, "files");
+  mkdirSync(files);
+  const host = runHost("scale", 0);
+  const perFile = Math.max(1, Math.floor(config.scaleLines / config.scaleFiles));
+  const total = perFile * config.scaleFiles;
+  log(`scale: ${config.scaleFiles} files of ${perFile} lines for one agent`);
+  for (let i = 0; i < config.scaleFiles; i++) await writeHostLog(join(files, `app-${String(i).padStart(5, "0")}.log`), host, perFile, i + 1);
+  const stored = storedIn(ctx, host);
+  const agent = startAgent({ url: ctx.bench.url, config, file: join(files, "*.log"), host, logFile: join(dir, "agent.log") });
+  const sampler = new ProcSampler(agent.pid, 200);
+  try {
+    const p = await watchProgress({ read: stored, target: total, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
+    if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${total} lines stored`);
+    sampler.sample();
+    return { linesPerSecond: progressRate(p, total, p.firstValue), peakMB: agent.peakMB(), maxOpenFiles: sampler.maxOpenFiles };
+  } finally {
+    sampler.stop();
+    await agent.stop();
+  }
 }
 
 export async function measureScale(ctx: BenchContext): Promise<Figure[]> {
   const { config } = ctx;
+  const files = config.scaleFiles.toLocaleString("en-US");
+  const agentFigures = [
+    { key: "scale.agent_files", label: `one agent following ${files} files (${config.scaleLines.toLocaleString("en-US")} lines)`, group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY },
+    { key: "scale.agent_peak_rss", label: `agent peak resident memory, ${files} files`, group: GROUP, unit: "MB" as const, target: "<= 150 MB" },
+    { key: "scale.agent_open_files", label: `agent most open file descriptors, ${files} files`, group: GROUP, unit: "files" as const },
+  ];
   const figures: Figure[] = [];
-  const agentFigure = { key: "scale.agent_files", label: `one agent following ${config.scaleFiles.toLocaleString("en-US")} files`, group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY };
   const missingAgent = ctx.shipper.missing("agent");
-  if (missingAgent) figures.push(skippedFigure(agentFigure, missingAgent));
+  if (missingAgent) figures.push(...skipAll(agentFigures, missingAgent));
   else if (!agentFollowsManyFiles(ctx.shipper.agentHelp)) {
-    figures.push(skippedFigure(agentFigure, "not supported yet: `shipper agent` follows one file (SHIPPER_FILE); many agent processes would not measure the same thing"));
+    figures.push(...skipAll(agentFigures, "not supported yet: `shipper agent` follows one file (SHIPPER_FILE); many agent processes would not measure the same thing"));
   } else {
-    // The interface for many files is not settled yet (issue 3); measure it once it is.
-    figures.push(skippedFigure(agentFigure, "the agent's help mentions several files, but this benchmark does not yet know how to pass them"));
+    figures.push(...(await guarded(agentFigures, async () => {
+      const r = await agentManyFiles(ctx);
+      return [
+        { ...agentFigures[0]!, value: r.linesPerSecond, notes: [`SHIPPER_FILE is a glob pattern matching every file`, ...agentNotes(ctx)] },
+        { ...agentFigures[1]!, value: r.peakMB },
+        { ...agentFigures[2]!, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
+      ];
+    }, ctx.failed)));
   }
 
-  const hosts = config.scaleHosts;
-  const base = { key: "scale.collector_hosts", label: `one collector writing ${hosts.toLocaleString("en-US")} hosts (${config.scaleLines.toLocaleString("en-US")} lines)`, group: GROUP, unit: "lines/s" as const, ceiling: CEILING_KEY };
-  const peak = { key: "scale.collector_peak_rss", label: `collector peak resident memory, ${hosts.toLocaleString("en-US")} hosts`, group: GROUP, unit: "MB" as const, target: "<= 200 MB" };
-  const fds = { key: "scale.collector_open_files", label: `collector most open file descriptors, ${hosts.toLocaleString("en-US")} hosts`, group: GROUP, unit: "files" as const, target: "bounded" };
+  const hosts = config.scaleHosts.toLocaleString("en-US");
+  const collectorFigures = [
+    { key: "scale.collector_hosts", label: `one collector writing ${hosts} hosts (${config.scaleLines.toLocaleString("en-US")} lines)`, group: GROUP, unit: "lines/s" as const, ceiling: CEILING_KEY },
+    { key: "scale.collector_peak_rss", label: `collector peak resident memory, ${hosts} hosts`, group: GROUP, unit: "MB" as const, target: "<= 200 MB" },
+    { key: "scale.collector_open_files", label: `collector most open file descriptors, ${hosts} hosts`, group: GROUP, unit: "files" as const, target: "bounded" },
+  ];
   const missing = ctx.shipper.missing("collector");
-  if (missing) return [...figures, ...skipAll([base, peak, fds], missing)];
-  return [...figures, ...(await guarded([base, peak, fds], async () => {
-    log(`scale: generating ${config.scaleLines} lines for ${hosts} hosts`);
-    const fleet = new FleetLog({ hosts, lines: Math.max(config.scaleLines, hosts), prefix: config.prefix, partitions: config.partitions, tag: "s" });
+  if (missing) return [...figures, ...skipAll(collectorFigures, missing)];
+  figures.push(...(await guarded(collectorFigures, async () => {
+    log(`scale: generating ${config.scaleLines} lines for ${config.scaleHosts} hosts`);
+    const fleet = new FleetLog({ hosts: config.scaleHosts, lines: Math.max(config.scaleLines, config.scaleHosts), prefix: config.prefix, partitions: config.partitions, tag: "s" });
     const r = await collectFleet(ctx, fleet, "scale-collector");
     return [
-      { ...base, value: r.linesPerSecond, notes: [`${r.hostsWritten} host directories written`] },
-      { ...peak, value: r.peakMB },
-      { ...fds, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
+      { ...collectorFigures[0]!, value: r.linesPerSecond, notes: [`${r.hostsWritten} host directories written`] },
+      { ...collectorFigures[1]!, value: r.peakMB },
+      { ...collectorFigures[2]!, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
     ];
-  }, ctx.failed))];
+  }, ctx.failed)));
+  return figures;
 }

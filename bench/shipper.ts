@@ -2,6 +2,7 @@
 // environment variables (SPEC.md §2). Also finds out which commands exist in this build, so a
 // measurement whose program is missing is reported as skipped instead of crashing the benchmark.
 import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ShipperProcess, SHIPPER_MAIN, runShipper } from "../src/testkit/shipper-process.js";
 import { partitionIds } from "../src/streams/layout.js";
 import type { BenchConfig } from "./options.js";
@@ -86,9 +87,14 @@ function lastLines(text: string, n = 3): string {
   return text.trim().split("\n").slice(-n).join(" | ");
 }
 
+/**
+ * `file` is what SHIPPER_FILE holds: one path, a glob pattern or a comma-separated list. Saved
+ * positions go to a `state` directory beside the log file, never to the machine's default place.
+ */
 export function startAgent(opts: { url: string; config: BenchConfig; file: string; host: string; logFile: string; extraEnv?: NodeJS.ProcessEnv }): RunningShipper {
   const env = {
     NATS_URL: opts.url,
+    SHIPPER_STATE_DIR: join(dirname(opts.logFile), "agent-state"),
     SHIPPER_FILE: opts.file,
     SHIPPER_SUBJECT: opts.config.prefix,
     SHIPPER_PARTITIONS: String(opts.config.partitions),
