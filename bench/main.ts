@@ -8,7 +8,7 @@ import { BenchServer, benchLayout } from "./server.js";
 import { FleetLog } from "./workload.js";
 import { measureCeiling } from "./ceiling.js";
 import { describeMachine, currentLoad } from "./machine.js";
-import { renderTable, renderMarkdown, writeJson, ceilingValue, type BenchReport } from "./report.js";
+import { renderTable, renderMarkdown, writeJson, ceilingValues, type BenchReport } from "./report.js";
 import { writeFileSync } from "node:fs";
 import { skipAll, type Figure } from "./results.js";
 import { log } from "./repeat.js";
@@ -110,7 +110,7 @@ async function main(): Promise<number> {
     seconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
     machine,
     config: { ...rest, only: [...only] },
-    ceiling: { key: "ceiling.async_acked", linesPerSecond: ceilingValue(figures) },
+    ceiling: ceilingValues(figures),
     figures,
   };
   process.stdout.write(renderTable(figures, machine) + "\n");

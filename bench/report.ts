@@ -13,7 +13,8 @@ export interface BenchReport {
   seconds: number;
   machine: Machine;
   config: Omit<BenchConfig, "only"> & { only: string[] };
-  ceiling: { key: string; linesPerSecond?: number };
+  /** The two ceilings other figures are compared with, lines/s (median of runs). */
+  ceiling: { linesPerSecond?: number; oneHostLinesPerSecond?: number };
   figures: Figure[];
 }
 
@@ -24,8 +25,11 @@ function formatValue(f: Figure): string {
   return Math.round(f.value).toLocaleString("en-US");
 }
 
-export function ceilingValue(figures: Figure[]): number | undefined {
-  return figures.find((f) => f.key === CEILING_KEY)?.value;
+export function ceilingValues(figures: Figure[]): BenchReport["ceiling"] {
+  return {
+    linesPerSecond: figures.find((f) => f.key === CEILING_KEY)?.value,
+    oneHostLinesPerSecond: figures.find((f) => f.key === ONE_HOST_CEILING_KEY)?.value,
+  };
 }
 
 /** Short names of the ceilings that other figures are compared with. */
