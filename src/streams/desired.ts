@@ -57,17 +57,18 @@ export interface WantedStream {
   num_replicas: number;
 }
 
-export type ConsumerRole = "collector" | "seed";
+export type ConsumerRole = "collector" | "seed" | "dead-letters";
 
 /** The consumer fields setup manages. `deliver_subject` absent means a pull consumer. */
 export interface WantedConsumer {
   role: ConsumerRole;
   stream: string;
+  /** -1 for a consumer of no partition (the dead-letter worker's). */
   partition: number;
   durable_name: string;
   deliver_subject?: string;
   deliver_policy: "all";
-  ack_policy: "all" | "none";
+  ack_policy: "all" | "none" | "explicit";
   replay_policy: "instant";
   filter_subject?: string;
   ack_wait?: number;

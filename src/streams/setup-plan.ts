@@ -15,6 +15,7 @@ import { LAYOUT_BUCKET } from "./layout-record.js";
 import { detectLayout } from "./detect.js";
 import { wantedState, type StreamSettings, type WantedConsumer, type WantedStream } from "./desired.js";
 import { subjectsCollide } from "./subject-match.js";
+import { wantedDeadLetterState, type DeadLetterSettings } from "../deadletter/desired.js";
 import type { DeploymentSnapshot, ExistingConsumer, ExistingStream } from "./snapshot.js";
 import { formatBytes, formatDurationMs, msFromNanos } from "./units.js";
 
@@ -26,6 +27,8 @@ export interface SetupRequest {
   stream?: string;
   consumer?: string;
   settings: StreamSettings;
+  /** Also set up the dead-letter store (src/deadletter/desired.ts), shared by every deployment. */
+  deadLetters?: DeadLetterSettings;
 }
 
 export interface Change {
@@ -57,19 +60,21 @@ export interface SetupPlan {
   /** Where the deployment's identity was read from, for the printout. */
   basis: "layout record" | "streams on the server" | "new deployment";
   actions: SetupAction[];
+  /** The dead-letter store's steps, applied after `actions` and summed up on their own. */
+  deadLetterActions: SetupAction[];
   /** When not empty, nothing is applied. */
   refusals: Refusal[];
 }
 
 /** True when applying the plan would change nothing. */
 export function planIsNoop(plan: SetupPlan): boolean {
-  return plan.actions.every((a) => a.op.startsWith("keep-"));
+  return [...plan.actions, ...plan.deadLetterActions].every((a) => a.op.startsWith("keep-"));
 }
 
 export function planSetup(req: SetupRequest, snap: DeploymentSnapshot): SetupPlan {
   const { layout, basis, refusals } = resolveLayout(req, snap);
   // A different identity makes every other comparison meaningless: say only that.
-  if (refusals.length > 0) return { layout, basis, actions: [], refusals };
+  if (refusals.length > 0) return { layout, basis, actions: [], deadLetterActions: [], refusals };
   if (req.settings.replicas > 1 && !snap.clustered) {
     refusals.push({
       subject: `--replicas ${req.settings.replicas}`,
@@ -80,16 +85,21 @@ export function planSetup(req: SetupRequest, snap: DeploymentSnapshot): SetupPla
 
   const wanted = wantedState(layout, req.settings);
   const byName = new Map(snap.streams.map((s) => [s.config.name, s]));
-  const actions: SetupAction[] = [];
-  for (const stream of wanted.streams) {
-    refusals.push(...overlaps(stream, snap.streams));
-    const existing = byName.get(stream.name);
-    actions.push(...planStream(stream, existing, refusals));
-    for (const consumer of wanted.consumers.filter((c) => c.stream === stream.name)) {
-      const have = existing?.consumers.find((c) => c.name === consumer.durable_name);
-      actions.push(planConsumer(consumer, have, refusals));
+  const planObjects = (w: { streams: WantedStream[]; consumers: WantedConsumer[] }): SetupAction[] => {
+    const out: SetupAction[] = [];
+    for (const stream of w.streams) {
+      refusals.push(...overlaps(stream, snap.streams));
+      const existing = byName.get(stream.name);
+      out.push(...planStream(stream, existing, refusals));
+      for (const consumer of w.consumers.filter((c) => c.stream === stream.name)) {
+        const have = existing?.consumers.find((c) => c.name === consumer.durable_name);
+        out.push(planConsumer(consumer, have, refusals));
+      }
     }
-  }
+    return out;
+  };
+  const actions = planObjects(wanted);
+  const deadLetterActions = req.deadLetters ? planObjects(wantedDeadLetterState(layout, req.deadLetters)) : [];
   const bucket = byName.get(`KV_${LAYOUT_BUCKET}`);
   const bucketReplicas = bucket?.config.num_replicas || 1;
   if (bucket && bucketReplicas !== req.settings.replicas) {
@@ -106,7 +116,8 @@ export function planSetup(req: SetupRequest, snap: DeploymentSnapshot): SetupPla
       ? { op: "keep-record", layout }
       : { op: "write-record", layout, previous: snap.record, changes: recordChanges },
   );
-  return { layout, basis, actions: refusals.length > 0 ? [] : actions, refusals };
+  const refused = refusals.length > 0;
+  return { layout, basis, actions: refused ? [] : actions, deadLetterActions: refused ? [] : deadLetterActions, refusals };
 }
 
 // ---------------------------------------------------------------------------------------------

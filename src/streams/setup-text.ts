@@ -97,6 +97,20 @@ export function describeSummary(plan: SetupPlan, tense: Tense): string {
     : `Done: ${c.created} created, ${c.changed} changed, ${c.unchanged} already up to date.`;
 }
 
+/** The dead-letter store's own summary line, or undefined when setup was told to leave it out. */
+export function describeDeadLetterSummary(plan: SetupPlan, tense: Tense): string | undefined {
+  const actions = plan.deadLetterActions;
+  if (actions.length === 0) return undefined;
+  const created = actions.filter((a) => a.op.startsWith("create-")).length;
+  const kept = actions.filter((a) => a.op.startsWith("keep-")).length;
+  const changed = actions.length - created - kept;
+  if (created === 0 && changed === 0) return "Dead letters: the store is up to date.";
+  const counts = `${created} to create, ${changed} to change, ${kept} already up to date`;
+  return tense === "planned"
+    ? `Dead letters: ${counts}. Nothing was changed (dry run).`
+    : `Dead letters: ${counts.replace(" to create", " created").replace(" to change", " changed")}.`;
+}
+
 export function describeRefusals(refusals: readonly Refusal[]): string[] {
   const lines = [`shipper setup: refused; nothing was changed (${refusals.length} problem${refusals.length === 1 ? "" : "s"}):`];
   for (const r of refusals) {

@@ -47,7 +47,8 @@ export async function applySetupPlan(
 ): Promise<void> {
   if (plan.refusals.length > 0) throw new Error("a plan with refusals cannot be applied");
   const jsm = await openJetStreamManager(nc);
-  for (const action of plan.actions) {
+  // The dead-letter store last: the deployment's own streams matter more when one step fails.
+  for (const action of [...plan.actions, ...plan.deadLetterActions]) {
     for (let attempt = 1; ; attempt++) {
       try {
         await applyAction(nc, jsm, action, replicas);

@@ -1,11 +1,13 @@
 // Reads a DeploymentSnapshot from the server: every stream, and the consumers of the streams
-// that can hold the prefix's lines (those are the only ones setup, report and tail look into).
+// that can hold the prefix's lines (those are the only ones setup, report and tail look into),
+// and of the dead-letter advisory stream (setup manages the deployment's worker consumer there).
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { allPartitionsFilter } from "../protocol/subjects.js";
 import type { Layout } from "./layout.js";
 import type { DeploymentSnapshot, ExistingStream } from "./snapshot.js";
 import { subjectsCollide } from "./subject-match.js";
+import { ADVISORY_STREAM } from "../deadletter/names.js";
 
 export async function listStreamInfos(jsm: JetStreamManager): Promise<StreamInfo[]> {
   const out: StreamInfo[] = [];
@@ -29,7 +31,8 @@ export async function readSnapshot(
   const streams: ExistingStream[] = [];
   for (const si of infos ?? (await listStreamInfos(jsm))) {
     const consumers = [];
-    if (capturesPrefix(si, prefix)) {
+    // The advisory stream holds each deployment's dead-letter worker consumer, which setup manages.
+    if (capturesPrefix(si, prefix) || si.config.name === ADVISORY_STREAM) {
       for await (const ci of jsm.consumers.list(si.config.name)) consumers.push({ name: ci.name, config: ci.config });
     }
     streams.push({ config: si.config, consumers });

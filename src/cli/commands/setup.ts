@@ -10,7 +10,9 @@ import { createLogger } from "../../shared/log.js";
 import { DEFAULT_PREFIX, type LayoutKind } from "../../streams/layout.js";
 import { defaultStreamSettings, type StorageKind, type StreamSettings } from "../../streams/desired.js";
 import { applySetupPlan, planSetupOnServer, SetupStepError, type SetupRequest } from "../../streams/setup.js";
-import { describeAction, describeLayout, describeRefusals, describeSummary } from "../../streams/setup-text.js";
+import { describeAction, describeDeadLetterSummary, describeLayout, describeRefusals, describeSummary } from "../../streams/setup-text.js";
+import { formatDurationMs } from "../../streams/units.js";
+import { DEFAULT_DLQ_MAX_AGE_MS } from "../../deadletter/desired.js";
 
 interface SetupFlags extends ConnectionFlagValues {
   prefix: string;
@@ -30,6 +32,8 @@ interface SetupFlags extends ConnectionFlagValues {
   seed?: boolean;
   streamTarget?: string;
   dryRun?: boolean;
+  deadLetters: boolean;
+  dlqMaxAge: string;
 }
 
 export function registerSetup(program: Command): void {
@@ -66,6 +70,8 @@ export function registerSetup(program: Command): void {
         "SHIPPER_STREAM_TARGET",
       ),
     )
+    .option("--dlq-max-age <duration>", "how long the dead-letter store keeps dead letters (0: forever)", formatDurationMs(DEFAULT_DLQ_MAX_AGE_MS))
+    .option("--no-dead-letters", "leave out the dead-letter store (streams SHIPPER_DLQ, SHIPPER_ADVISORIES and the worker's consumer)")
     .option("--dry-run", "print the plan; change nothing");
   addConnectionFlags(cmd).action(async (flags: SetupFlags) => {
     await runCommand("setup", async (signal) => {
@@ -92,8 +98,10 @@ async function setup(nc: Parameters<typeof planSetupOnServer>[0], request: Setup
   const basis = plan.basis === "new deployment" ? "new deployment" : `existing deployment, from its ${plan.basis}`;
   out(`shipper setup${dryRun ? " (dry run)" : ""}: ${describeLayout(plan.layout)} (${basis})`);
   if (dryRun) {
-    for (const action of plan.actions) out(describeAction(action, "planned"));
+    for (const action of [...plan.actions, ...plan.deadLetterActions]) out(describeAction(action, "planned"));
     out(describeSummary(plan, "planned"));
+    const deadLetters = describeDeadLetterSummary(plan, "planned");
+    if (deadLetters) out(deadLetters);
     return 0;
   }
   try {
@@ -114,6 +122,8 @@ async function setup(nc: Parameters<typeof planSetupOnServer>[0], request: Setup
     return EXIT_FAILURE;
   }
   out(describeSummary(plan, "done"));
+  const deadLetters = describeDeadLetterSummary(plan, "done");
+  if (deadLetters) out(deadLetters);
   return 0;
 }
 
@@ -155,6 +165,11 @@ export function setupRequestFromFlags(flags: SetupFlags): SetupRequest {
     stream: checkedName("--stream", flags.stream),
     consumer: checkedName("--consumer", flags.consumer),
     settings,
+    // The same replicas as the deployment's streams: dead letters deserve the same durability.
+    deadLetters:
+      flags.deadLetters === false
+        ? undefined
+        : { maxAgeMs: parseDurationMs("--dlq-max-age", flags.dlqMaxAge ?? formatDurationMs(DEFAULT_DLQ_MAX_AGE_MS)), replicas: settings.replicas },
   };
 }
 
