@@ -6,6 +6,7 @@ import { registerDemo } from "./demo.js";
 import { registerSetup } from "./setup.js";
 import { registerReport } from "./report.js";
 import { registerTail } from "./tail.js";
+import { registerDlq } from "./dlq.js";
 
 export function registerCommands(program: Command): void {
   registerSetup(program);
@@ -13,5 +14,6 @@ export function registerCommands(program: Command): void {
   registerCollector(program);
   registerReport(program);
   registerTail(program);
+  registerDlq(program);
   registerDemo(program);
 }
