@@ -74,8 +74,10 @@ export async function retryDeadLetter(store: DeadLetterStore, seq: number): Prom
   try {
     ack = await store.js.publish(subject, entry.data, { msgID: retryMsgId(seq, entry.msgId), headers: retryHeaders(entry) });
   } catch (err) {
-    const message = (err as Error).message;
-    if (/no responders|503/i.test(message)) {
+    // Nobody answered the publish: the client reports that as "no responders" or, for a
+    // JetStream publish, as JetStreamNotEnabled.
+    const e = err as Error;
+    if (e.name === "JetStreamNotEnabled" || /no responders|503/i.test(e.message)) {
       throw new RetryRefused(seq, `no stream captures its subject ${subject} (was the deployment removed? see \`shipper report\`)`);
     }
     throw err;

@@ -72,7 +72,10 @@ export class DeadLetterStore {
     try {
       return await this.jsm.streams.deleteMessage(DLQ_STREAM, seq, false);
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return false;
+      // Another retry removed it first (the server answers "no message found", code 10057 here).
+      if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.NoMessageFound || /no message found/i.test(err.message))) {
+        return false;
+      }
       throw err;
     }
   }
