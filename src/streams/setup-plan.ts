@@ -99,7 +99,9 @@ export function planSetup(req: SetupRequest, snap: DeploymentSnapshot): SetupPla
     return out;
   };
   const actions = planObjects(wanted);
+  const before = refusals.length;
   const deadLetterActions = req.deadLetters ? planObjects(wantedDeadLetterState(layout, req.deadLetters)) : [];
+  for (const r of refusals.slice(before)) r.remedy += ", or leave the dead-letter store out (setup --no-dead-letters)";
   const bucket = byName.get(`KV_${LAYOUT_BUCKET}`);
   const bucketReplicas = bucket?.config.num_replicas || 1;
   if (bucket && bucketReplicas !== req.settings.replicas) {
