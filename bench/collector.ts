@@ -23,14 +23,29 @@ export async function preload(ctx: BenchContext, fleet: FleetLog): Promise<void>
   }
 }
 
-/** Lines the collector's consumers still hold: pending plus delivered and not acknowledged. */
-export async function unfinished(ctx: BenchContext): Promise<number> {
-  let total = 0;
+/** The collector's consumers summed over partitions: what is still to be delivered and acknowledged. */
+export async function consumerState(ctx: BenchContext): Promise<{ pending: number; ackPending: number; redelivered: number; waiting: number }> {
+  const sum = { pending: 0, ackPending: 0, redelivered: 0, waiting: 0 };
   for (const p of partitionIds(ctx.bench.layout)) {
     const info = await ctx.bench.jsm.consumers.info(streamFor(ctx.bench.layout, p), consumerFor(ctx.bench.layout, p));
-    total += info.num_pending + info.num_ack_pending;
+    sum.pending += info.num_pending;
+    sum.ackPending += info.num_ack_pending;
+    sum.redelivered += info.num_redelivered;
+    sum.waiting += info.num_waiting;
   }
-  return total;
+  return sum;
+}
+
+/** Lines the collector's consumers still hold: pending plus delivered and not acknowledged. */
+export async function unfinished(ctx: BenchContext): Promise<number> {
+  const s = await consumerState(ctx);
+  return s.pending + s.ackPending;
+}
+
+/** Why a collector seems stuck, in the consumers' words, for the failure message. */
+export async function stallReport(ctx: BenchContext): Promise<string> {
+  const s = await consumerState(ctx).catch(() => undefined);
+  return s ? `consumers: ${s.pending} pending, ${s.ackPending} unacknowledged, ${s.redelivered} redelivered, ${s.waiting} pull requests waiting` : "consumer state unavailable";
 }
 
 export interface CollectorRun {
@@ -53,7 +68,7 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
   try {
     const everyMs = fleet.hosts.length > 2_000 ? 250 : 50;
     const p = await watchProgress({ read: () => tree.bytes(), target: fleet.outputBytes, everyMs, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
-    if (!p.reached) throw new Error(`the collector stalled at ${p.final} of ${fleet.outputBytes} bytes written`);
+    if (!p.reached) throw new Error(`the collector stalled at ${p.final} of ${fleet.outputBytes} bytes written; ${await stallReport(ctx)}`);
     const bytesPerSecond = progressRate(p, fleet.outputBytes, p.firstValue);
     // Every line written: now every line must also be acknowledged.
     const written = performance.now();

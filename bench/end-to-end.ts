@@ -9,6 +9,7 @@ import { repeat, log, sleep } from "./repeat.js";
 import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, storedIn, agentNotes } from "./agent.js";
 import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { stallReport } from "./collector.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 
 const GROUP = "End to end";
@@ -62,7 +63,7 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number):
       },
       target: bytes, everyMs: 25, stallMs: config.stallMs, check: alive,
     });
-    if (!p.reached) throw new Error(`end to end stalled at ${p.final} of ${bytes} bytes written`);
+    if (!p.reached) throw new Error(`end to end stalled at ${p.final} of ${bytes} bytes written, ${await stored()} lines stored; ${await stallReport(ctx)}`);
     return {
       linesPerSecond: config.lines / ((p.doneAt - firstAt) / 1000),
       agentPeakMB: agent.peakMB(),
