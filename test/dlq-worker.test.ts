@@ -32,11 +32,11 @@ async function setUp(nc: NatsConnection, settings: Partial<StreamSettings> = {})
   return plan.layout;
 }
 
-async function withServer(body: (nc: NatsConnection, jsm: JetStreamManager) => Promise<void>): Promise<void> {
+async function withServer(body: (nc: NatsConnection, jsm: JetStreamManager, server: NatsServer) => Promise<void>): Promise<void> {
   const server = await NatsServer.start();
-  const nc = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   try {
-    await body(nc, await jetstreamManager(nc));
+    await body(nc, await jetstreamManager(nc), server);
   } finally {
     await nc.close();
     await server.dispose();
@@ -200,6 +200,51 @@ test("dlq worker - waits for a missing dead-letter store, and copies once setup 
       await takeAndTerm(nc, "LOGS_1", "COLLECTOR");
       await waitUntil("dead letter stored", async () => (await dlqCount(jsm)) === 1, 10_000);
       assert.equal(lines.filter((l) => /cannot read consumer/.test(l)).length, 1, "warned once");
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+test("dlq worker - goes on after its consumer was deleted and made again by setup", async () => {
+  await withServer(async (nc, jsm) => {
+    const layout = await setUp(nc);
+    const { log, lines } = capturedLogger();
+    const worker = startDeadLetterWorker(nc, layout, log, { retryDelayMs: 200 });
+    try {
+      await worker.reading;
+      await jsm.consumers.delete(ADVISORY_STREAM, "DEADLETTERS_LOGS");
+      await new Promise((r) => setTimeout(r, 500));
+      await setUp(nc);
+      await jetstream(nc).publish("logs.p1.x", "after");
+      await takeAndTerm(nc, "LOGS_1", "COLLECTOR");
+      await waitUntil("dead letter stored", async () => (await dlqCount(jsm)) === 1, 10_000);
+      assert.ok(lines.some((l) => /reading SHIPPER_ADVISORIES > DEADLETTERS_LOGS stopped \(consumer deleted\); looking for it again/.test(l)), lines.join("\n"));
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+test("dlq worker - goes on after the server restarted on the same store", async () => {
+  await withServer(async (nc, jsm, server) => {
+    const layout = await setUp(nc);
+    const { log } = capturedLogger();
+    const worker = startDeadLetterWorker(nc, layout, log, { retryDelayMs: 200 });
+    try {
+      await worker.reading;
+      await server.restart();
+      await waitUntil("reconnected", async () => {
+        try {
+          return (await jsm.streams.info(DLQ_STREAM)).state.messages === 0;
+        } catch {
+          return false;
+        }
+      }, 15_000);
+      await jetstream(nc).publish("logs.p0.y", "after restart");
+      await takeAndTerm(nc, "LOGS_0", "COLLECTOR");
+      await waitUntil("dead letter stored", async () => (await dlqCount(jsm)) === 1, 20_000);
+      assert.equal(worker.counters.stored, 1);
     } finally {
       await worker.stop();
     }

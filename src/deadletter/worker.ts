@@ -96,7 +96,9 @@ class Worker implements DeadLetterWorker {
       let messages: ConsumerMessages;
       try {
         const consumer = await js.consumers.get(ADVISORY_STREAM, this.durable);
-        messages = await consumer.consume({ max_messages: 100 });
+        // Ends when the consumer or its stream is deleted, so the loop finds it again once
+        // setup made it again (the default would wait for missed heartbeats first).
+        messages = await consumer.consume({ max_messages: 100, abort_on_missing_resource: true });
       } catch (err) {
         if (!warned) {
           this.log.warn(
@@ -114,8 +116,15 @@ class Worker implements DeadLetterWorker {
         `dead-letter worker: copying the lines the collector consumers of ${describeStreams(this.layout)} give up on into ${DLQ_STREAM} (advisories from ${ADVISORY_STREAM} > ${this.durable})`,
       );
       this.markReading();
-      for await (const m of messages) {
-        await this.handle(js, jsm, m);
+      try {
+        for await (const m of messages) {
+          await this.handle(js, jsm, m);
+        }
+      } catch (err) {
+        // The consumer was deleted or the stream went away under us: look for it again.
+        if (this.stopped) break;
+        this.log.warn(`dead-letter worker: reading ${ADVISORY_STREAM} > ${this.durable} stopped (${(err as Error).message}); looking for it again`);
+        warned = false;
       }
     }
     this.markReading(); // stopped before it ever read: nobody should wait for it
