@@ -37,7 +37,7 @@ export class ResumePlanner {
       startOf: (file) => this.startOf(path, file),
       left: (file) => this.left(path, file),
       generationFor: (identity, fingerprint, generation) => {
-        const known = this.book.find(identity, fingerprint, true);
+        const known = this.book.find(identity, fingerprint, dirname(path), true);
         return known ? Math.max(generation, known.generation + 1) : generation;
       },
     };
@@ -59,13 +59,13 @@ export class ResumePlanner {
       if (!seen || v.generation > seen.generation) newest.set(fileKey(v.identity), v);
     }
     if (newest.size === 0) return [];
-    const siblings = new Map<string, string>();
+    const siblings = new Map<string, { path: string; identity: FileIdentity }>();
     const dir = dirname(path);
     try {
       for (const name of await readdir(dir)) {
         try {
           const s = await stat(join(dir, name), { bigint: true });
-          if (s.isFile()) siblings.set(fileKey(identityOf(s)), join(dir, name));
+          if (s.isFile()) siblings.set(fileKey(identityOf(s)), { path: join(dir, name), identity: identityOf(s) });
         } catch {
           // vanished meanwhile
         }
@@ -75,7 +75,8 @@ export class ResumePlanner {
     }
     const found: RenamedAway[] = [];
     for (const v of newest.values()) {
-      const at = siblings.get(fileKey(v.identity));
+      const sibling = siblings.get(fileKey(v.identity));
+      const at = sibling && sameFile(sibling.identity, v.identity) ? sibling.path : undefined;
       if (at) {
         found.push({ path: at, identity: v.identity, fingerprint: v.fingerprint, generation: v.generation, offset: v.offset });
       } else {
@@ -98,10 +99,12 @@ export class ResumePlanner {
     }
     let offset = 0;
     let generation = 0;
-    const v = file.fingerprint === undefined ? undefined : this.book.find(file.identity, file.fingerprint, true);
-    if (v?.deleted) {
-      // A new file on the inode of a deleted one, with the same first line: new ids, from 0.
+    const v = file.fingerprint === undefined ? undefined : this.book.find(file.identity, file.fingerprint, dirname(path), true);
+    if (v && (v.deleted || !sameFile(v.identity, file.identity))) {
+      // A new file on the inode of a deleted one (known deleted, or born later), with the same
+      // first line: from 0, with new ids.
       generation = v.generation + 1;
+      this.log.info(`"${file.path}" is a new file on the inode of an earlier one with the same first line; reading it from offset 0 (generation ${generation})`);
     } else if (v) {
       const at = Math.max(v.offset, this.released.get(v.key) ?? 0);
       if (at <= file.size) {

@@ -7,6 +7,8 @@
 // generation) and every line read from it is acknowledged. After a restart, an incomplete version
 // whose path now names another file was rotated while the agent was stopped: it is looked for
 // among the path's siblings and finished first (resume-planner.ts).
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Logger } from "../../shared/log.js";
 import { fileVersionKey } from "../../protocol/msg-id.js";
 import type { FileIdentity } from "../file-identity.js";
@@ -83,8 +85,17 @@ export class PositionBook {
         if (saved.host !== opts.host) {
           opts.log.warn(`the saved positions in "${opts.dir}" were written for host "${saved.host}"; this agent is "${opts.host}" and resumes from them`);
         }
-        for (const f of saved.files) book.load(f);
-        opts.log.info(`loaded the saved positions of ${saved.files.length} file versions from "${opts.dir}" (saved ${saved.savedAt})`);
+        let gone = 0;
+        for (const f of saved.files) {
+          // A version whose directory is gone can never be read again (temporary directories).
+          if (existsSync(dirname(f.path))) book.load(f);
+          else gone++;
+        }
+        if (gone > 0) book.dirty = true;
+        opts.log.info(
+          `loaded the saved positions of ${saved.files.length - gone} file versions from "${opts.dir}" (saved ${saved.savedAt})` +
+            (gone > 0 ? `; forgot ${gone} whose directory no longer exists` : ""),
+        );
       } else {
         opts.log.info(`no saved positions in "${opts.dir}" yet: every file starts from its beginning`);
       }
@@ -96,7 +107,7 @@ export class PositionBook {
   }
 
   private load(f: SavedFile): void {
-    const identity = { dev: f.dev, ino: f.ino };
+    const identity = f.born ? { dev: f.dev, ino: f.ino, born: f.born } : { dev: f.dev, ino: f.ino };
     const key = fileVersionKey(f.dev, f.ino, f.fingerprint, f.generation);
     this.versions.set(key, {
       path: f.path,
@@ -149,13 +160,16 @@ export class PositionBook {
   }
 
   /**
-   * The best known position in this file with this fingerprint: the newest generation, furthest
-   * offset. A deleted version is only returned with `includeDeleted` (to pick a new generation).
+   * The best known position in this file with this fingerprint, read through a path in directory
+   * `dir` (the same inode and first line elsewhere is another file that reused the inode): the
+   * newest generation, furthest offset. A deleted version is only returned with `includeDeleted`
+   * (to pick a new generation).
    */
-  find(identity: FileIdentity, fingerprint: string, includeDeleted = false): FileVersion | undefined {
+  find(identity: FileIdentity, fingerprint: string, dir: string, includeDeleted = false): FileVersion | undefined {
     let best: FileVersion | undefined;
     for (const v of this.versions.values()) {
       if (v.identity.dev !== identity.dev || v.identity.ino !== identity.ino || v.fingerprint !== fingerprint) continue;
+      if (dirname(v.path) !== dir) continue;
       if (v.deleted && !includeDeleted) continue;
       if (!best || v.generation > best.generation || (v.generation === best.generation && v.offset > best.offset)) best = v;
     }
@@ -214,6 +228,7 @@ export class PositionBook {
         path: v.path,
         dev: v.identity.dev,
         ino: v.identity.ino,
+        ...(v.identity.born ? { born: v.identity.born } : {}),
         fingerprint: v.fingerprint,
         generation: v.generation,
         offset: v.offset,
@@ -238,7 +253,7 @@ export class PositionBook {
     }
   }
 
-  /** Drops versions nobody needs any more: deleted and complete, superseded, or long idle. */
+  /** Drops versions nobody needs any more: complete and superseded by a newer generation, or long idle. */
   private prune(now: number): void {
     const newest = new Map<string, number>();
     for (const v of this.versions.values()) {
@@ -249,7 +264,9 @@ export class PositionBook {
       const idle = now - v.updatedAt;
       const superseded = v.generation < (newest.get(`${v.identity.dev}:${v.identity.ino}`) ?? 0);
       const inUse = v.leftAt === undefined && !v.complete && idle < KEEP_IDLE_MS;
-      if (v.complete && (v.deleted || superseded || idle > KEEP_COMPLETE_MS)) this.versions.delete(key);
+      // A deleted version is kept as long as a complete one: if its inode comes back for a file
+      // with the same first line, the new file's ids must take the next generation.
+      if (v.complete && (superseded || idle > KEEP_COMPLETE_MS)) this.versions.delete(key);
       else if (!inUse && idle > KEEP_IDLE_MS) this.versions.delete(key);
     }
   }

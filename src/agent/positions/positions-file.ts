@@ -11,6 +11,7 @@
 //     "files": [
 //       { "path": "/var/log/app.log",              // the followed path that last read this file
 //         "dev": "2049", "ino": "131074",          // the file (decimal strings: inodes exceed 2^53)
+//         "born": "1738324000123456789",           // optional: its birth time in ns (tells a reused inode)
 //         "fingerprint": "9f3a1c2e",               // FNV-1a of its first line (fingerprint.ts)
 //         "generation": 0,                         // bumped at each truncation (copytruncate)
 //         "offset": 1234567,                       // every line before this offset is acknowledged
@@ -34,6 +35,7 @@ const savedFileSchema = z.strictObject({
   path: z.string().min(1),
   dev: decimal,
   ino: decimal,
+  born: decimal.optional(),
   fingerprint: z.string().regex(/^[0-9a-f]{8}$/),
   generation: z.number().int().min(0),
   offset: z.number().int().min(0),
