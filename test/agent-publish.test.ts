@@ -11,6 +11,7 @@ import { Agent, type SettledPosition } from "../src/agent/agent.js";
 import { NoStreamError } from "../src/agent/errors.js";
 import { fnv1a32 } from "../src/protocol/partition.js";
 import { JetStreamPublisher } from "../src/agent/jetstream-publisher.js";
+import { identityOf } from "../src/agent/file-identity.js";
 import type { LineOrigin } from "../src/agent/publisher.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { runShipper, waitUntil } from "../src/testkit/shipper-process.js";
@@ -113,7 +114,7 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
     assert.equal(agent.settledOffsets.get(`${dev}:${ino}:${fp}:0`), statSync(file).size);
     assert.deepEqual(positions.at(-1), {
       path: file,
-      identity: { dev: String(dev), ino: String(ino) },
+      identity: identityOf(statSync(file, { bigint: true })),
       fingerprint: fp,
       generation: 0,
       offset: statSync(file).size,
