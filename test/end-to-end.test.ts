@@ -45,7 +45,7 @@ test("end to end - setup, four agents and a collector: every host's file is byte
     }
     procs.push(new ShipperProcess(["collector"], { ...env, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "logfile" }));
     for (const host of HOSTS) {
-      procs.push(new ShipperProcess(["agent"], { ...env, SHIPPER_FILE: sources.get(host)!.file, SHIPPER_SUBJECT: "logs", HOSTNAME: host }));
+      procs.push(new ShipperProcess(["agent"], { ...env, SHIPPER_FILE: sources.get(host)!.file, SHIPPER_SUBJECT: "logs", HOSTNAME: host, SHIPPER_STATE_DIR: join(work, "state", host) }));
     }
     for (const { file, text } of sources.values()) appendFileSync(file, text.slice(text.length / 2));
 

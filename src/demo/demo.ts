@@ -105,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     for (const host of hosts) {
       say(`  agent for ${host} -> logs.p${partitionOf(host, opts.partitions)}.${host}`);
       children.push(
-        startShipper(["agent"], { ...connEnv, SHIPPER_FILE: sources.get(host)!, SHIPPER_SUBJECT: "logs", HOSTNAME: host }, join(dirs.logs, `agent-${host}.log`)),
+        startShipper(["agent"], { ...connEnv, SHIPPER_FILE: sources.get(host)!, SHIPPER_SUBJECT: "logs", HOSTNAME: host, SHIPPER_STATE_DIR: join(opts.dir, "state", host) }, join(dirs.logs, `agent-${host}.log`)),
       );
     }
     await new Promise((r) => setTimeout(r, 500));
