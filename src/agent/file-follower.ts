@@ -1,7 +1,11 @@
 // Follows one path the way `tail -F` does, but without losing a line:
 // - waits for the file to appear, reads it in large chunks;
 // - rename rotation (logrotate's default): the path names a new file; the old one (still open)
-//   is read until it stays quiet for a poll interval, then left, then the new one is read;
+//   is read until it stays quiet for a poll interval, then left, then the new one is read. Every
+//   file seen at the path is remembered in order (checked each poll interval, also while busy),
+//   so when the path was rotated again while an old file was being finished (a slow server, a
+//   backlog), the files in between are found among the siblings by device and inode and read in
+//   turn;
 // - deletion: the file is read to its end the same way, closed, and the path is waited for again
 //   (a glob match just ends instead);
 // - truncation (copytruncate): the file is read again from 0 with the next generation. Lines
@@ -195,6 +199,8 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   /** Set when the current file is to be left: read until it stays quiet, then leave. */
   private leaving?: { reason: "rotated" | "deleted"; next?: FileIdentity; lastDataAt: number };
   private renamed: RenamedAway[] = [];
+  /** Files seen at the path after the current one and not read yet, oldest first. */
+  private seenAtPath: FileIdentity[] = [];
   private firstOpen = true;
   /** At end of file: check with fstat before reading again (no buffer held while idle). */
   private idle = false;
@@ -279,35 +285,77 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       this.renamed = (await this.resume.renamedAway?.(this.path)) ?? [];
     }
     while (this.renamed.length > 0) {
-      if (await this.openRenamedAway(this.renamed.shift()!)) return true;
+      if (await this.openRenamedAway(this.renamed.shift()!, "stopped")) return true;
+    }
+    while (this.seenAtPath.length > 0) {
+      const next = this.seenAtPath[0]!;
+      const atPath = await this.identityAtPath();
+      if (atPath !== "missing" && atPath !== undefined && sameFile(atPath, next)) break; // still at the path
+      this.seenAtPath.shift();
+      const found = await this.findSibling(next);
+      if (!found) {
+        this.log.warn(
+          `"${this.path}" named file ${describeIdentity(next)} for a while, but it is no longer in "${dirname(this.path)}" (rotated further, compressed or deleted before it was read): its lines are not read`,
+        );
+        continue;
+      }
+      if (await this.openRenamedAway({ path: found, identity: next, generation: 0, offset: 0 }, "running")) return true;
     }
     return await this.openPath();
   }
 
-  private async openRenamedAway(r: RenamedAway): Promise<boolean> {
+  /** The sibling of the path that is file `identity`, if any. */
+  private async findSibling(identity: FileIdentity): Promise<string | undefined> {
+    const dir = dirname(this.path);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return undefined;
+    }
+    for (const name of names) {
+      try {
+        const s = await stat(join(dir, name), { bigint: true });
+        if (s.isFile() && sameFile(identityOf(s), identity)) return join(dir, name);
+      } catch {
+        // vanished meanwhile
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Opens a file the path named before and that was renamed since: at a restart (`stopped`, with a
+   * saved position and fingerprint), or while running when the path was rotated again before the
+   * follower got to it. It is read until it stays quiet, then the next one.
+   */
+  private async openRenamedAway(r: Omit<RenamedAway, "fingerprint"> & { fingerprint?: string }, when: "stopped" | "running"): Promise<boolean> {
     let fh: FileHandle;
     try {
       fh = await open(r.path, "r");
     } catch (err) {
-      this.log.warn(`"${this.path}" was renamed to "${r.path}" while the agent was stopped, but it cannot be opened (${(err as Error).message}); its lines after offset ${r.offset} are not read`);
+      this.log.warn(`"${this.path}" was renamed to "${r.path}", but it cannot be opened (${(err as Error).message}); its lines after offset ${r.offset} are not read`);
       return false;
     }
     const stats = await fh.stat({ bigint: true });
     const identity = identityOf(stats);
-    const fingerprint = await fingerprintOf(fh);
-    const decision = sameFile(identity, r.identity) && fingerprint === r.fingerprint
+    const fingerprint = Number(stats.size) > 0 ? await fingerprintOf(fh) : undefined;
+    const same = sameFile(identity, r.identity) && (r.fingerprint === undefined || fingerprint === r.fingerprint);
+    const decision = same
       ? await this.resume.startOf({ path: r.path, identity, size: Number(stats.size), fingerprint, renamedAway: true })
       : { skip: `it is no longer the same file` };
     if (!("offset" in decision)) {
       await fh.close().catch(() => {});
-      this.log.info(`not finishing "${r.path}" (the file "${this.path}" named before the restart): ${"skip" in decision ? decision.skip : decision.wait}`);
+      this.log.info(`not reading "${r.path}" (a file "${this.path}" named before): ${"skip" in decision ? decision.skip : decision.wait}`);
       return false;
     }
     this.setCurrent(fh, identity, r.path, fingerprint, decision, Number(stats.size));
-    // Read it until it stays quiet (its writer may still be finishing it), then the followed path.
+    // Read it until it stays quiet (its writer may still be finishing it), then the next one.
     this.leaving = { reason: "rotated", lastDataAt: Date.now() };
     this.log.info(
-      `"${this.path}" was rotated while the agent was stopped: finishing file ${describeIdentity(identity)}, now "${r.path}", from offset ${decision.offset} before "${this.path}"`,
+      when === "stopped"
+        ? `"${this.path}" was rotated while the agent was stopped: finishing file ${describeIdentity(identity)}, now "${r.path}", from offset ${decision.offset} before "${this.path}"`
+        : `"${this.path}" was rotated again before file ${describeIdentity(identity)} was read: reading it, now "${r.path}", from offset ${decision.offset}`,
     );
     this.onEvent({ type: "opened", identity, offset: decision.offset });
     return true;
@@ -347,7 +395,8 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       return false;
     }
     this.lastOpenProblem = undefined;
-    this.setCurrent(fh, identity, this.path, decision.offset > 0 ? fingerprint : undefined, decision, size);
+    this.seenAtPath = this.seenAtPath.filter((id) => !sameFile(id, identity));
+    this.setCurrent(fh, identity, this.path, fingerprint, decision, size);
     this.log.info(`following "${this.path}" (file ${describeIdentity(identity)}, ${size} bytes) from offset ${decision.offset}`);
     this.onEvent({ type: "opened", identity, offset: decision.offset });
     return true;
@@ -425,7 +474,19 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       return undefined;
     }
     if (size > cur.seenSize) cur.seenSize = size;
+    this.notePath(await this.identityAtPath());
     return size;
+  }
+
+  /** Remembers a file seen at the path that is not the one being read, in order. */
+  private notePath(atPath: FileIdentity | "missing" | undefined): void {
+    if (atPath === undefined || atPath === "missing") return;
+    const cur = this.cur;
+    if (cur && sameFile(atPath, cur.identity)) return;
+    const last = this.seenAtPath.at(-1);
+    if (last && sameFile(last, atPath)) return;
+    this.seenAtPath.push(atPath);
+    this.log.debug(`"${this.path}" now names file ${describeIdentity(atPath)} (${this.seenAtPath.length} not read yet)`);
   }
 
   private async atEndOfFile(): Promise<LineBatch | undefined> {
@@ -436,15 +497,16 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       return undefined;
     }
     const atPath = await this.identityAtPath();
+    this.notePath(atPath);
+    if (this.seenAtPath.length > 0) {
+      // Renamed away and replaced: read the old file again (a writer may still be finishing it).
+      this.leaving = { reason: "rotated", next: this.seenAtPath[0], lastDataAt: Date.now() };
+      return undefined;
+    }
     if (atPath === "missing") {
       // Renamed away with no new file yet, or deleted: finish it, then wait for the path.
       const links = Number((await cur.fh.stat({ bigint: true })).nlink);
       this.leaving = { reason: links === 0 ? "deleted" : "rotated", lastDataAt: Date.now() };
-      return undefined;
-    }
-    if (atPath && !sameFile(atPath, cur.identity)) {
-      // Renamed away and replaced: read the old file again (a writer may still be finishing it).
-      this.leaving = { reason: "rotated", next: atPath, lastDataAt: Date.now() };
       return undefined;
     }
     await this.waker.wait();

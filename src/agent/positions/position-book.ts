@@ -58,6 +58,7 @@ export class PositionBook {
   private readonly versions = new Map<string, FileVersion>();
   private lock?: StateLock;
   private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Immediate;
   private saving?: Promise<void>;
   private dirty = false;
   private lastSaveError?: string;
@@ -130,6 +131,9 @@ export class PositionBook {
       v = { path, identity, fingerprint, generation, key, offset, complete: false, updatedAt: Date.now(), changed: true };
       this.versions.set(key, v);
       this.dirty = true;
+      // A file read for the first time is saved at once, not at the next tick: if the agent dies
+      // now and the file is rotated before it restarts, the saved identity is how it is found.
+      this.saveSoon();
     } else if (v.path !== path || v.complete || v.leftAt !== undefined) {
       // Read again (by another followed path, or after it was left): not complete until left again.
       v.path = path;
@@ -205,6 +209,14 @@ export class PositionBook {
     this.timer.unref();
   }
 
+  private saveSoon(): void {
+    if (!this.dir || !this.timer || this.soon) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
+      void this.save();
+    });
+  }
+
   /** Writes the book if it changed (waits for a save in progress first). */
   async save(): Promise<void> {
     if (!this.dir) return;
@@ -275,6 +287,8 @@ export class PositionBook {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.soon) clearImmediate(this.soon);
+    this.soon = undefined;
     try {
       await this.save();
     } finally {
