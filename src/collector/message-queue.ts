@@ -25,6 +25,11 @@ export class MessageQueue<T> {
     this.wakeUp();
   }
 
+  /** Drops everything queued (messages after a delivery gap, which the server sends again). */
+  clear(): void {
+    this.items = [];
+  }
+
   get size(): number {
     return this.items.length;
   }

@@ -10,28 +10,35 @@
 //   redelivers them (the ack wait), so they come first and in order;
 // - checks that delivery sequences are contiguous; at a gap it hands out only what came before
 //   it, stops, waits for the missing deliveries to become due again, and reads on from there;
-// - on stop, drains its subscription, so everything the server sent is received and written
-//   before the program exits (no delivery is left behind).
-import { AckPolicy, type Consumer, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import type { Subscription } from "@nats-io/transport-node";
+// - on stop, asks for nothing more and lets open pull requests finish while lines still flow,
+//   so everything the server sent is received, written and acknowledged before it exits.
+// Pull requests are flow-controlled (puller.ts), so memory stays bounded however large the backlog.
+import { AckPolicy, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
+import { scanAckReply } from "./ack-reply.js";
 import { delay } from "./delay.js";
-import { MessageQueue } from "./message-queue.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
-import { scanAckReply, type DeliveryNumbers } from "./ack-reply.js";
+import { Puller, type PulledMessage } from "./puller.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
 /** Slack after the ack wait before the server is expected to have queued redeliveries. */
 const REDELIVERY_MARGIN_MS = 1_000;
+const ACK = new TextEncoder().encode("+ACK");
+const WORKING = new TextEncoder().encode("+WPI");
 
 export interface PullReaderOptions {
-  js: JetStreamClient;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
   stream: string;
   consumer: string;
   partition: number;
   log: Logger;
-  /** Most messages per batch, and per pull request (default 10,000, lowered to the consumer's max ack pending). */
+  /**
+   * Most messages per batch (default 10,000, lowered to the consumer's max ack pending). At most
+   * about three batches of this partition are in memory at once.
+   */
   maxBatch?: number;
   /** Called when a gap in delivery sequences is found (for counters). */
   onGap?: (missing: number) => void;
@@ -42,7 +49,7 @@ export class PullReader implements PartitionReader {
   readonly source: string;
   private stopping = false;
   private readonly stopped = new AbortController();
-  private messages?: ConsumerMessages;
+  private puller?: Puller;
 
   constructor(private readonly opts: PullReaderOptions) {
     this.partition = opts.partition;
@@ -50,9 +57,8 @@ export class PullReader implements PartitionReader {
   }
 
   async *batches(): AsyncGenerator<MessageBatch> {
-    const { js, stream, consumer: name, log } = this.opts;
-    const consumer = await js.consumers.get(stream, name);
-    let info = await consumer.info(false);
+    const { nc, jsm, stream, consumer, log } = this.opts;
+    const info = await jsm.consumers.info(stream, consumer);
     const policy = info.config.ack_policy;
     if (policy === AckPolicy.None) {
       log.warn(`${this.source} has ack policy "none": lines delivered while the collector fails are lost; use \`shipper setup\` consumers`);
@@ -63,14 +69,18 @@ export class PullReader implements PartitionReader {
     if (policy !== AckPolicy.None) await this.waitForLeftovers(info, ackWaitMs);
 
     while (!this.stopping) {
-      info = await consumer.info(false);
-      let expected = info.delivered.consumer_seq + 1;
-      const { messages, queue } = await this.start(consumer, maxBatch);
+      let expected = (await jsm.consumers.info(stream, consumer)).delivered.consumer_seq + 1;
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: 2 * maxBatch, pullSize: Math.ceil(maxBatch / 2) });
+      this.puller = puller;
+      puller.start();
+      if (this.stopping) await puller.stop();
       let gap: { expected: number; got: number } | undefined;
-      for await (const batch of queue.batches(maxBatch)) {
+      for await (const batch of puller.queue.batches(maxBatch)) {
+        puller.refill(); // the batch left the queue: ask for more while it is written
         const read: ReadMessage[] = [];
         for (const m of batch) {
-          const d = deliveryOf(m);
+          const d = scanAckReply(m.reply);
+          if (!d) throw new Error(`${this.source}: cannot read the delivery of ${m.subject} from its reply subject "${m.reply}"`);
           if (policy !== AckPolicy.None && d.deliverySequence !== expected) {
             gap = { expected, got: d.deliverySequence };
             break;
@@ -81,9 +91,9 @@ export class PullReader implements PartitionReader {
         if (read.length > 0) yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy);
         if (gap) break;
       }
-      this.messages = undefined;
-      if (!gap) return; // stopped (drained), or the connection closed
-      messages.stop();
+      if (!gap) return; // stopped, or the subscription ended
+      // Nothing after the gap is written or acknowledged; the server sends all of it again.
+      await puller.abandon();
       this.opts.onGap?.(Math.max(1, gap.got - gap.expected));
       log.warn(
         `${this.source}: delivery ${gap.got} arrived where ${gap.expected} was expected, so deliveries never reached this collector (a reconnect, another collector on this consumer, or the consumer was recreated); pausing ${Math.round((ackWaitMs + REDELIVERY_MARGIN_MS) / 1000)} s until they are redelivered, so nothing is acknowledged past them`,
@@ -95,58 +105,7 @@ export class PullReader implements PartitionReader {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopped.abort();
-    const messages = this.messages;
-    if (!messages) return;
-    // Draining the subscription receives everything the server sent before it saw the
-    // unsubscribe; consume() then ends its iterator after those messages. stop() would discard
-    // them in flight and leave them delivered but unacknowledged.
-    const sub = (messages as unknown as { sub?: Subscription }).sub;
-    if (sub && !sub.isClosed()) {
-      await sub.drain().catch(() => messages.stop());
-    } else {
-      messages.stop();
-    }
-  }
-
-  private async start(consumer: Consumer, maxBatch: number): Promise<{ messages: ConsumerMessages; queue: MessageQueue<JsMsg> }> {
-    const queue = new MessageQueue<JsMsg>();
-    const messages = await consumer.consume({ max_messages: maxBatch, callback: (m) => queue.push(m) });
-    void messages.closed().then(
-      (err) => queue.end(err ?? undefined),
-      (err: Error) => queue.end(err),
-    );
-    this.messages = messages;
-    if (this.stopping) await this.stop();
-    void this.watch(messages);
-    return { messages, queue };
-  }
-
-  /** Logs what the consume loop reports (missing consumer, heartbeats) instead of hiding it. */
-  private async watch(messages: ConsumerMessages): Promise<void> {
-    const { log } = this.opts;
-    try {
-      for await (const n of messages.status()) {
-        switch (n.type) {
-          case "heartbeats_missed":
-            if (n.count === 2) log.warn(`${this.source}: no heartbeats from the server; pulling again`);
-            break;
-          case "consumer_not_found":
-          case "consumer_deleted":
-            log.error(`${this.source}: the consumer is gone; run \`shipper setup\` to create it again (retrying)`);
-            break;
-          case "stream_not_found":
-            log.error(`${this.source}: the stream is gone; run \`shipper setup\` to create it again (retrying)`);
-            break;
-          case "no_responders":
-            log.warn(`${this.source}: JetStream is not answering (retrying)`);
-            break;
-          default:
-            break;
-        }
-      }
-    } catch {
-      // the status iterator ends with the messages; nothing to report
-    }
+    await this.puller?.stop();
   }
 
   /** Waits until deliveries a previous session left unacknowledged are due again, so they come first. */
@@ -162,26 +121,17 @@ export class PullReader implements PartitionReader {
     await delay(wait, this.stopped.signal);
   }
 
-  private toBatch(msgs: JsMsg[], messages: ReadMessage[], policy: AckPolicy): MessageBatch {
+  private toBatch(msgs: PulledMessage[], messages: ReadMessage[], policy: AckPolicy): MessageBatch {
+    const { nc } = this.opts;
     return {
       messages,
       ack: async () => {
-        if (policy === AckPolicy.All) msgs[msgs.length - 1]!.ack();
-        else if (policy === AckPolicy.Explicit) for (const m of msgs) m.ack();
+        if (policy === AckPolicy.All) nc.publish(msgs[msgs.length - 1]!.reply, ACK);
+        else if (policy === AckPolicy.Explicit) for (const m of msgs) nc.publish(m.reply, ACK);
       },
       working: () => {
-        if (policy !== AckPolicy.None) for (const m of msgs) m.working();
+        if (policy !== AckPolicy.None) for (const m of msgs) nc.publish(m.reply, WORKING);
       },
     };
   }
-}
-
-/** A message's delivery numbers, read from its reply subject without the library's split-based parse. */
-function deliveryOf(m: JsMsg): DeliveryNumbers {
-  // JsMsgImpl exposes its reply subject, though the JsMsg type does not list it.
-  const reply = (m as JsMsg & { reply?: string }).reply;
-  const fast = reply !== undefined ? scanAckReply(reply) : undefined;
-  if (fast) return fast;
-  const info = m.info;
-  return { deliveries: info.deliveryCount, streamSequence: info.streamSequence, deliverySequence: info.deliverySequence };
 }

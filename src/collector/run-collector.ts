@@ -1,7 +1,7 @@
 // Starts a collector from its settings: connect (with visible retries), learn the deployment's
 // layout, choose partitions, build one reader per partition (pull consumers, or the article's
 // push delivery subjects), and run until stopped.
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConfigError } from "../config/errors.js";
 import { SubjectParser } from "../protocol/subjects.js";
@@ -86,7 +86,6 @@ async function pullReaders(
   } catch (err) {
     throw new ConfigError(`JetStream is not available at ${nc.getServer()} (${(err as Error).message}); enable JetStream on the server`);
   }
-  const js = jetstream(nc);
   const readers: PartitionReader[] = [];
   for (const partition of partitions) {
     const stream = streamFor(layout, partition);
@@ -105,7 +104,7 @@ async function pullReaders(
         `partition ${partition}: "${consumer}" on stream "${stream}" is a push consumer delivering to "${info.config.deliver_subject}"; set SHIPPER_STREAM_TARGET to its delivery prefix to read it`,
       );
     }
-    readers.push(new PullReader({ js, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap }));
+    readers.push(new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap }));
   }
   return readers;
 }

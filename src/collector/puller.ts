@@ -1,0 +1,215 @@
+// Pull requests for one durable pull consumer, all answered on one inbox, with flow control by
+// credit: at most `budget` messages are ever requested-but-not-arrived or arrived-but-not-taken,
+// so memory stays bounded however large the backlog. (nats.js consume() pulls again as soon as
+// messages arrive, before they are written, so its buffer grows to the consumer's max ack pending.)
+// Pausing is simply not asking for more; nothing is unsubscribed while requests are open, which
+// is what leaves deliveries in flight to nobody.
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "../shared/log.js";
+import { MessageQueue } from "./message-queue.js";
+
+export interface PullerOptions {
+  nc: NatsConnection;
+  stream: string;
+  consumer: string;
+  log: Logger;
+  /** For log lines. */
+  source: string;
+  /** Most messages requested or waiting to be taken. */
+  budget: number;
+  /** Messages asked for per pull request. */
+  pullSize: number;
+  /** How long a pull request waits on the server for messages (default 5 s). */
+  expiresMs?: number;
+  /** Server heartbeat while a request waits (default 1 s); silence for 3 of them means the requests are lost. */
+  heartbeatMs?: number;
+  /** JetStream API prefix (default `$JS.API`). */
+  apiPrefix?: string;
+}
+
+const PENDING_MESSAGES = "Nats-Pending-Messages";
+/** On stop, open requests are waited for while messages still flow; this much silence ends the wait. */
+const QUIET_MS = 250;
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+/** A delivered line, kept compact while it waits: a nats.js message holds views into large read buffers. */
+export interface PulledMessage {
+  readonly subject: string;
+  /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
+  readonly reply: string;
+  readonly data: Uint8Array;
+}
+
+export class Puller {
+  /** Data messages in delivery order; ends after stop(), or with an error. */
+  readonly queue = new MessageQueue<PulledMessage>();
+  /** Messages requested and not yet arrived (the sum over open requests). */
+  private outstanding = 0;
+  private sub?: Subscription;
+  private stopping = false;
+  private lastTraffic = Date.now();
+  private lastData = 0;
+  private watchdog?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private statuses?: AsyncIterable<unknown>;
+  private readonly nextSubject: string;
+  private readonly expiresMs: number;
+  private readonly heartbeatMs: number;
+  private readonly inbox: string;
+
+  constructor(private readonly opts: PullerOptions) {
+    this.nextSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`;
+    this.expiresMs = opts.expiresMs ?? 5_000;
+    this.heartbeatMs = opts.heartbeatMs ?? 1_000;
+    this.inbox = createInbox();
+  }
+
+  start(): void {
+    const sub = this.opts.nc.subscribe(this.inbox, { callback: (err, msg) => (err ? this.fail(err) : this.receive(msg)) });
+    this.sub = sub;
+    void sub.closed.then(() => this.queue.end()); // also when the connection closes for good
+    this.watchdog = setInterval(() => this.check(), this.heartbeatMs);
+    this.watchdog.unref();
+    void this.watchReconnects();
+    this.refill();
+  }
+
+  /** Asks for more while the budget allows; call after taking messages from the queue. */
+  refill(): void {
+    if (this.stopping || !this.sub) return;
+    while (this.opts.budget - this.outstanding - this.queue.size >= this.opts.pullSize) {
+      this.outstanding += this.opts.pullSize;
+      this.opts.nc.publish(
+        this.nextSubject,
+        JSON.stringify({ batch: this.opts.pullSize, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) }),
+        { reply: this.inbox },
+      );
+    }
+  }
+
+  /**
+   * Stops asking; waits while open requests still deliver (so nothing is left in flight to
+   * nobody), then unsubscribes. The queue ends once what arrived was taken.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    // While requests are open and lines still arrive, let them finish: unsubscribing now would
+    // leave deliveries in flight to nobody. Once nothing has arrived for a moment, the open
+    // requests wait for lines that are not there, and unsubscribing ends them safely enough (a
+    // line landing in that instant is redelivered, and the next start waits for it).
+    const deadline = Date.now() + this.expiresMs + 2 * this.heartbeatMs;
+    while (this.sub && this.outstanding > 0 && Date.now() < deadline && Date.now() - this.lastData < QUIET_MS) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await this.close();
+    this.queue.end();
+  }
+
+  /** Drops everything at once (after a delivery gap: what was sent will come again). */
+  async abandon(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    this.queue.clear();
+    await this.close();
+    this.queue.end();
+  }
+
+  private async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    (this.statuses as { stop?: () => void } | undefined)?.stop?.();
+    const sub = this.sub;
+    this.sub = undefined;
+    if (sub && !sub.isClosed()) sub.unsubscribe();
+  }
+
+  private receive(msg: Msg): void {
+    this.lastTraffic = Date.now();
+    const reply = msg.reply;
+    if (reply?.startsWith("$JS.ACK.")) {
+      this.lastData = this.lastTraffic;
+      if (this.outstanding > 0) this.outstanding--;
+      this.queue.push({ subject: msg.subject, reply, data: Buffer.from(msg.data) });
+      return;
+    }
+    const code = msg.headers?.code ?? 0;
+    const description = msg.headers?.description ?? "";
+    switch (code) {
+      case 100: // idle heartbeat
+        return;
+      case 404: // no messages (no-wait requests only)
+      case 408: // request expired: the rest of it will not come
+        this.requestEnded(msg);
+        this.refill();
+        return;
+      case 409:
+        this.requestEnded(msg);
+        if (/deleted|push based/i.test(description)) {
+          this.opts.log.error(`${this.opts.source}: ${description}; run \`shipper setup\` to create the consumer again (retrying)`);
+          this.retryLater();
+        } else {
+          // e.g. "Exceeded MaxWaiting", "Leadership Change": ask again.
+          this.opts.log.debug(`${this.opts.source}: pull request ended: ${code} ${description}`);
+          this.refill();
+        }
+        return;
+      case 503:
+        this.outstanding = 0;
+        this.opts.log.warn(`${this.opts.source}: JetStream did not answer the pull request (no responders); retrying`);
+        this.retryLater();
+        return;
+      default:
+        this.opts.log.warn(`${this.opts.source}: unexpected status ${code} ${description} on the pull inbox`);
+        return;
+    }
+  }
+
+  private requestEnded(msg: Msg): void {
+    const pending = Number(msg.headers?.get(PENDING_MESSAGES) || NaN);
+    // Without the count (older servers) the open requests are unknown: assume none, ask again.
+    this.outstanding = Number.isFinite(pending) ? Math.max(0, this.outstanding - pending) : 0;
+  }
+
+  private retryLater(): void {
+    if (this.stopping) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.outstanding = 0;
+      this.refill();
+    }, 1_000);
+  }
+
+  /** Open requests send heartbeats; silence means they are gone (server restart, reconnect). */
+  private check(): void {
+    if (this.stopping || this.outstanding === 0) return;
+    if (Date.now() - this.lastTraffic > 3 * this.heartbeatMs) {
+      this.opts.log.warn(`${this.opts.source}: no heartbeats from the server for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s; pulling again`);
+      this.outstanding = 0;
+      this.lastTraffic = Date.now();
+      this.refill();
+    }
+  }
+
+  private async watchReconnects(): Promise<void> {
+    const statuses = this.opts.nc.status();
+    this.statuses = statuses;
+    for await (const s of statuses) {
+      if (this.stopping) return;
+      if (s.type === "reconnect") {
+        // Requests open before the disconnect may be gone; ask again (a lost delivery shows up
+        // as a gap in delivery sequences, which the reader handles).
+        this.outstanding = 0;
+        this.lastTraffic = Date.now();
+        this.refill();
+      }
+    }
+  }
+
+  private fail(err: Error): void {
+    this.opts.log.error(`${this.opts.source}: the pull subscription failed: ${err.message}`);
+    void this.close();
+    this.queue.end(err);
+  }
+}
