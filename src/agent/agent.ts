@@ -11,7 +11,7 @@ import { lineSubject } from "../protocol/subjects.js";
 import { connectWithRetry } from "../shared/connect.js";
 import type { Logger } from "../shared/log.js";
 import { readLayoutRecord } from "../streams/layout-record.js";
-import { FileFollower, type FollowStart, type LineBatch } from "./file-follower.js";
+import { DEFAULT_CHUNK_BYTES, FileFollower, type FollowStart, type LineBatch } from "./file-follower.js";
 import type { FileIdentity } from "./file-identity.js";
 import { expandSources, fileSources, type FileSource } from "./file-sources.js";
 import { JetStreamPublisher, type OversizeMode } from "./jetstream-publisher.js";
@@ -139,6 +139,13 @@ function unlessAborted(wait: Promise<void>, signal: AbortSignal | undefined): Pr
 }
 
 export const DEFAULT_SCAN_INTERVAL_MS = 1000;
+/**
+ * Bytes all followers together may read ahead. Lines are views into the chunk they were read in,
+ * and a follower waiting for room in the publisher's window holds its chunk, so with many files
+ * each reads smaller chunks (never below MIN_CHUNK_BYTES): memory stays bounded.
+ */
+const READ_BUDGET_BYTES = 32 * 1024 * 1024;
+const MIN_CHUNK_BYTES = 16 * 1024;
 
 export class Agent {
   readonly subject: string;
@@ -291,13 +298,14 @@ export class Agent {
   /** Starts a follower for every path the sources name that has none. */
   private async scan(): Promise<void> {
     const paths = await expandSources(this.sources);
+    const chunkBytes = Math.max(MIN_CHUNK_BYTES, Math.min(this.readChunkBytes ?? DEFAULT_CHUNK_BYTES, Math.floor(READ_BUDGET_BYTES / Math.max(1, paths.length))));
     for (const { path, fromGlob } of paths) {
       if (this.stopRequested || this.followed.has(path)) continue;
-      this.follow(path, fromGlob);
+      this.follow(path, fromGlob, chunkBytes);
     }
   }
 
-  private follow(path: string, fromGlob: boolean): void {
+  private follow(path: string, fromGlob: boolean, chunkBytes: number): void {
     const follower = new FileFollower({
       path,
       log: this.log,
@@ -305,7 +313,7 @@ export class Agent {
       start: this.start,
       endAfterDeletion: fromGlob,
       pollIntervalMs: this.pollIntervalMs,
-      chunkBytes: this.readChunkBytes,
+      chunkBytes,
       onEvent: (e) => {
         if (e.type === "truncated") {
           this.truncations++;

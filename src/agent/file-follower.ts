@@ -405,7 +405,8 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   private setCurrent(fh: FileHandle, identity: FileIdentity, readPath: string, fingerprint: string | undefined, start: { offset: number; generation: number }, size: number): void {
     this.cur = { fh, identity, readPath, fingerprint, generation: start.generation, position: start.offset, seenSize: size };
     this.splitter.reset(start.offset);
-    this.idle = false;
+    // The size is known: the first read takes no more than is there (small files, many of them).
+    this.idle = true;
     this.lastCheckAt = Date.now();
   }
 
