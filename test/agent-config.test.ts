@@ -8,7 +8,11 @@ import { agentConfigFrom } from "../src/cli/commands/agent.js";
 import { ConfigError } from "../src/config/errors.js";
 import { writeLayoutRecord } from "../src/streams/layout-record.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { runShipper } from "../src/testkit/shipper-process.js";
+import { runShipper, ShipperProcess } from "../src/testkit/shipper-process.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 
 const ENV = { SHIPPER_FILE: "/var/log/syslog", SHIPPER_SUBJECT: "logs", NATS_URL: "nats://127.0.0.1:4222", HOSTNAME: "web1.example.net" };
 
@@ -131,4 +135,56 @@ test("agent config - the program prints the original's one line and exits 2", as
   const bad = await runShipper(["agent"], { ...ENV, SHIPPER_PARTITIONS: "-3" }, { inheritEnv: false });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^SHIPPER_PARTITIONS \(--partitions\) must be a whole number of partitions \(0 or more\), got "-3"\n$/);
+});
+
+test("agent config - files: --file repeats and takes comma lists (not inside braces), SHIPPER_FILE too; flags win", () => {
+  assert.deepEqual(agentConfigFrom({ file: ["/a.log", "/b.log,/c/*.log"] }, ENV).files, ["/a.log", "/b.log", "/c/*.log"]);
+  assert.deepEqual(agentConfigFrom({}, { ...ENV, SHIPPER_FILE: "/x/{a,b}.log, /y.log" }).files, ["/x/{a,b}.log", "/y.log"]);
+  assert.deepEqual(agentConfigFrom({}, { ...ENV, SHIPPER_FILE: "/odd\\,name.log" }).files, ["/odd,name.log"]);
+  assert.deepEqual(agentConfigFrom({ file: "/only.log" }, ENV).files, ["/only.log"]);
+  assert.equal(configError({ ...ENV, SHIPPER_FILE: " , " }), "Please set a file to publish using SHIPPER_FILE");
+});
+
+test("agent config - state directory, save and scan intervals, oversize mode", () => {
+  const config = agentConfigFrom({}, { ...ENV, SHIPPER_STATE_DIR: "/srv/shipper-state" });
+  assert.equal(config.stateDir, "/srv/shipper-state");
+  assert.equal(config.saveIntervalMs, 200);
+  assert.equal(config.scanIntervalMs, 1000);
+  assert.equal(config.oversize, "split");
+  assert.match(agentConfigFrom({}, ENV).stateDir, /\/agent\/web1\.example\.net$/);
+  assert.equal(agentConfigFrom({ stateDir: "/flag", oversize: "dead-letter", saveInterval: "1s" }, { ...ENV, SHIPPER_STATE_DIR: "/env" }).stateDir, "/flag");
+  assert.equal(agentConfigFrom({}, { ...ENV, SHIPPER_OVERSIZE: "dead-letter" }).oversize, "dead-letter");
+  assert.match(configError({ ...ENV, SHIPPER_OVERSIZE: "drop" }), /^SHIPPER_OVERSIZE \(--oversize\) must be one of split, dead-letter, got "drop"/);
+  assert.match(configError(ENV, { saveInterval: "0s" }), /^--save-interval/);
+});
+
+test("agent config - a second agent on the same state directory exits 2 naming the first one's pid", async () => {
+  const server = await NatsServer.start();
+  const nc = await connect({ servers: server.url });
+  const dir = mkdtempSync(join(tmpdir(), "shipper-agent-lock-"));
+  const env = { ...ENV, NATS_URL: server.url, SHIPPER_FILE: join(dir, "app.log"), SHIPPER_STATE_DIR: join(dir, "state") };
+  const first = new ShipperProcess(["agent"], env);
+  try {
+    await (await jetstreamManager(nc)).streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    await first.waitForOutput(/waiting for .* to appear/);
+    const second = await runShipper(["agent"], env, { timeoutMs: 20_000 });
+    assert.equal(second.code, 2, second.stderr);
+    assert.equal(
+      second.stderr.trim().split("\n").at(-1),
+      `the state directory "${join(dir, "state")}" is in use by another agent (pid ${first.pid}); stop that agent, or give this one its own SHIPPER_STATE_DIR (--state-dir)`,
+    );
+    assert.equal((await first.stop()).code, 0);
+  } finally {
+    await first.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("agent config - --help documents files, globs, the state directory and the oversize mode", async () => {
+  const help = (await runShipper(["agent", "--help"])).stdout;
+  for (const want of [/glob pattern/, /comma-separated/, /SHIPPER_STATE_DIR/, /\/var\/lib\/shipper\/agent\/<host>/, /~\/\.local\/state\/shipper\/agent\/<host>/, /--oversize <mode>/, /split/, /dead-letter/]) {
+    assert.match(help, want);
+  }
 });
