@@ -265,3 +265,40 @@ test("agent resume - the planner gives a new file on a reused inode (deleted bef
     wait: `the same file (1:7) is being read through "${path}"`,
   });
 });
+
+test("agent resume - a glob that also matches rotated names reads each file once, across a rotation and a restart", async () => {
+  await withEnv(async ({ nc, dir, session }) => {
+    const file = join(dir, "app.log");
+    const pattern = join(dir, "app.log*");
+    let expected = lines(1000, "a");
+    writeFileSync(file, expected);
+    const first = await session(
+      [pattern],
+      (c) => c.acknowledged === 1000 + 200 + 300,
+      async (agent) => {
+        await waitUntil("the first lines", () => agent.counters.acknowledged === 1000, 20_000);
+        renameSync(file, `${file}.1`);
+        const late = lines(200, "b");
+        appendFileSync(`${file}.1`, late);
+        const fresh = lines(300, "c");
+        writeFileSync(file, fresh);
+        expected += late + fresh;
+        await waitUntil("both names followed", () => agent.paths.length === 2, 10_000);
+      },
+    );
+    assert.equal(first.counters.duplicates, 0);
+    // while stopped: one more rotation; the glob now matches app.log, app.log.1 and app.log.2
+    renameSync(`${file}.1`, `${file}.2`);
+    renameSync(file, `${file}.1`);
+    const fresh = lines(400, "d");
+    writeFileSync(file, fresh);
+    expected += fresh;
+    const second = await session([pattern], (c) => c.acknowledged === 400);
+    assert.equal(second.counters.duplicates, 0, second.text);
+    await sleep(300);
+    const text = await stored(nc);
+    const ordered = ["a", "b", "c", "d"].map((tag) => text.split("\n").filter((l) => l.startsWith(`${tag} `)).join("\n") + "\n").join("");
+    assert.deepEqual(auditLines(expected, ordered), exact(1900));
+    assert.equal(text.split("\n").length - 1, 1900);
+  });
+});

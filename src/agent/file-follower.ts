@@ -125,7 +125,10 @@ export interface FollowerOptions {
   log: Logger;
   start?: FollowStart;
   resume?: FollowerResume;
-  /** After a deleted file is finished, end (next() returns undefined) instead of waiting for the path. */
+  /**
+   * After a file is finished because it was deleted, or renamed with no new file at the path, end
+   * (next() returns undefined) instead of waiting for the path (glob matches).
+   */
   endAfterDeletion?: boolean;
   /** How often the file is checked when idle; fs.watch events only shorten the wait. */
   pollIntervalMs?: number;
@@ -640,7 +643,11 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     this.leaving = undefined;
     this.spare = undefined;
     this.splitter.reset(0);
-    if (leaving.reason === "deleted" && this.endAfterDeletion) this.ended = true;
+    // A glob match whose path is gone (deleted, or renamed to a name the pattern may not match)
+    // ends here; the next scan follows whatever matches then.
+    if (this.endAfterDeletion && (leaving.reason === "deleted" || (this.seenAtPath.length === 0 && (await this.identityAtPath()) === "missing"))) {
+      this.ended = true;
+    }
     return batch;
   }
 }
