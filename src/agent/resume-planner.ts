@@ -55,6 +55,7 @@ export class ResumePlanner {
     const newest = new Map<string, ReturnType<PositionBook["unfinishedAt"]>[number]>();
     for (const v of this.book.unfinishedAt(path)) {
       if (now && sameFile(v.identity, now)) continue; // still at the path: resumed by startOf
+      if (v.deleted) continue; // known to be gone
       const seen = newest.get(fileKey(v.identity));
       if (!seen || v.generation > seen.generation) newest.set(fileKey(v.identity), v);
     }
