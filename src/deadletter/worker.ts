@@ -18,6 +18,11 @@ import { ADVISORY_STREAM, DLQ_STREAM, workerConsumerFor } from "./names.js";
 export interface DeadLetterWorkerOptions {
   /** Wait before trying a failed copy again, and between looks for a missing consumer. */
   retryDelayMs?: number;
+  /**
+   * Say "not set up" at info level rather than as a warning: for a worker inside another program
+   * (the collector), where a deployment set up with --no-dead-letters is a choice, not a fault.
+   */
+  quietWhenMissing?: boolean;
 }
 
 export interface DeadLetterWorker {
@@ -33,7 +38,7 @@ export interface DeadLetterWorker {
  * worker`'s). It never throws: problems are logged and retried until `stop()`.
  */
 export function startDeadLetterWorker(nc: NatsConnection, layout: Layout, log: Logger, opts: DeadLetterWorkerOptions = {}): DeadLetterWorker {
-  const worker = new Worker(nc, layout, log, opts.retryDelayMs ?? 5_000);
+  const worker = new Worker(nc, layout, log, opts.retryDelayMs ?? 5_000, opts.quietWhenMissing === true);
   worker.start();
   return worker;
 }
@@ -62,6 +67,7 @@ class Worker implements DeadLetterWorker {
     private readonly layout: Layout,
     private readonly log: Logger,
     private readonly retryDelayMs: number,
+    private readonly quietWhenMissing: boolean,
   ) {
     this.durable = workerConsumerFor(layout);
     this.owned = ownedConsumers(layout);
@@ -101,7 +107,7 @@ class Worker implements DeadLetterWorker {
         messages = await consumer.consume({ max_messages: 100, abort_on_missing_resource: true });
       } catch (err) {
         if (!warned) {
-          this.log.warn(
+          this.log[this.quietWhenMissing ? "info" : "warn"](
             `dead-letter worker: cannot read consumer ${this.durable} of stream ${ADVISORY_STREAM} (${(err as Error).message}); ` +
               `run \`shipper setup\` to create the dead-letter store; while ${ADVISORY_STREAM} exists, the advisories wait there. Looking again every ${this.retryDelayMs / 1000}s`,
           );
