@@ -31,8 +31,8 @@ class FlakySink implements LineSink {
   async close(): Promise<void> {}
 }
 
-function batch(messages: ReadMessage[]): MessageBatch & { workingCalls: number } {
-  const b = { messages, workingCalls: 0, ack: async () => undefined, working: () => void b.workingCalls++ };
+function batch(messages: ReadMessage[], fresh = false): MessageBatch & { workingCalls: number } {
+  const b = { messages, fresh, workingCalls: 0, ack: async () => undefined, working: () => void b.workingCalls++ };
   return b;
 }
 
@@ -81,6 +81,20 @@ test("collector batch writer - stopping during a retry leaves the batch unwritte
     setTimeout(() => stop.abort(), 50);
     assert.equal(await writer.write(batch([msg("a", "1", 1)]), stop.signal), false);
     assert.deepEqual(sink.written, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("collector batch writer - a line at or below the written mark is skipped (redelivered, or sent again after a server crash) unless the source started again", async () => {
+  const { dir, sink, counters, writer } = setUp(0);
+  try {
+    const signal = new AbortController().signal;
+    await writer.write(batch([msg("a", "1", 1), msg("a", "2", 2), msg("a", "3", 3)]), signal);
+    await writer.write(batch([msg("a", "2", 2, 1), msg("a", "3", 3, 1), msg("a", "4", 4)]), signal); // state rolled back
+    await writer.write(batch([msg("a", "new 1", 1), msg("a", "new 2", 2)], true), signal); // stream recreated
+    assert.deepEqual(sink.written, ["a: 1", "a: 2", "a: 3", "a: 4", "a: new 1", "a: new 2"]);
+    assert.equal(counters.duplicatesSkipped, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

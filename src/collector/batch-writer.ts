@@ -86,13 +86,15 @@ export class BatchWriter {
 
   private route(batch: MessageBatch): Routed {
     const { parser } = this.opts;
+    if (batch.fresh) this.written.clear();
     const routed: Routed = { hosts: new Map(), quarantined: [], unparsable: 0, skipped: 0, marks: new Map() };
     for (const m of batch.messages) {
       if (m.stream !== undefined && m.sequence !== undefined) {
-        // Only a redelivery can be a line already written; a first delivery at or below the mark
-        // means the stream was recreated, so it is written and the mark starts again.
+        // At or below the mark it was written already: a redelivery (its ack was lost), or the
+        // server sending again after a crash rolled its consumer state back. (A recreated stream
+        // starts its sequences again; the reader marks that batch fresh.)
         const mark = this.written.get(m.stream);
-        if (mark !== undefined && m.sequence <= mark && m.deliveries > 1) {
+        if (mark !== undefined && m.sequence <= mark) {
           routed.skipped++;
           continue;
         }

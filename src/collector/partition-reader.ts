@@ -17,6 +17,11 @@ export interface ReadMessage {
 
 export interface MessageBatch {
   readonly messages: readonly ReadMessage[];
+  /**
+   * The source started again (its consumer or stream was recreated), so stream sequences seen
+   * before say nothing about these messages: none of them was written already.
+   */
+  readonly fresh?: boolean;
   /** Acknowledges every message of the batch; call only once they are written and flushed. */
   ack(): Promise<void>;
   /** Tells the server the batch is still being worked on (extends the ack wait), e.g. while a write is retried. */

@@ -68,8 +68,14 @@ export class PullReader implements PartitionReader {
     const maxBatch = Math.max(1, Math.min(this.opts.maxBatch ?? DEFAULT_MAX_BATCH, maxPending));
     if (policy !== AckPolicy.None) await this.waitForLeftovers(info, ackWaitMs);
 
+    let created = (await jsm.streams.info(stream)).created;
     while (!this.stopping) {
       let expected = (await jsm.consumers.info(stream, consumer)).delivered.consumer_seq + 1;
+      // A stream made again starts its sequences again: say so once. (A consumer's own creation
+      // time changes when the server restarts, so it cannot tell.)
+      const streamCreated = (await jsm.streams.info(stream)).created;
+      let fresh = streamCreated !== created;
+      created = streamCreated;
       const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: 2 * maxBatch, pullSize: Math.ceil(maxBatch / 2) });
       this.puller = puller;
       puller.start();
@@ -88,7 +94,10 @@ export class PullReader implements PartitionReader {
           expected++;
           read.push({ subject: m.subject, data: m.data, stream, sequence: d.streamSequence, deliveries: d.deliveries });
         }
-        if (read.length > 0) yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy);
+        if (read.length > 0) {
+          yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy, fresh);
+          fresh = false;
+        }
         if (gap) break;
       }
       if (!gap) return; // stopped, or the subscription ended
@@ -121,10 +130,11 @@ export class PullReader implements PartitionReader {
     await delay(wait, this.stopped.signal);
   }
 
-  private toBatch(msgs: PulledMessage[], messages: ReadMessage[], policy: AckPolicy): MessageBatch {
+  private toBatch(msgs: PulledMessage[], messages: ReadMessage[], policy: AckPolicy, fresh: boolean): MessageBatch {
     const { nc } = this.opts;
     return {
       messages,
+      fresh,
       ack: async () => {
         if (policy === AckPolicy.All) nc.publish(msgs[msgs.length - 1]!.reply, ACK);
         else if (policy === AckPolicy.Explicit) for (const m of msgs) nc.publish(m.reply, ACK);

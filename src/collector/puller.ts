@@ -53,25 +53,46 @@ export class Puller {
   private watchdog?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private statuses?: AsyncIterable<unknown>;
+  private lastComplaint = "";
+  private lastComplaintAt = 0;
   private readonly nextSubject: string;
   private readonly expiresMs: number;
   private readonly heartbeatMs: number;
-  private readonly inbox: string;
 
   constructor(private readonly opts: PullerOptions) {
     this.nextSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`;
     this.expiresMs = opts.expiresMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 1_000;
-    this.inbox = createInbox();
   }
 
   start(): void {
-    const sub = this.opts.nc.subscribe(this.inbox, { callback: (err, msg) => (err ? this.fail(err) : this.receive(msg)) });
-    this.sub = sub;
-    void sub.closed.then(() => this.queue.end()); // also when the connection closes for good
+    this.subscribe();
     this.watchdog = setInterval(() => this.check(), this.heartbeatMs);
     this.watchdog.unref();
     void this.watchReconnects();
+    this.refill();
+  }
+
+  private subscribe(): void {
+    const sub = this.opts.nc.subscribe(createInbox(), { callback: (err, msg) => (err ? this.fail(err) : this.receive(msg)) });
+    this.sub = sub;
+    void sub.closed.then(() => {
+      if (this.sub === sub) this.queue.end(); // the connection closed for good
+    });
+  }
+
+  /**
+   * Forgets open requests and asks again on a fresh inbox, so requests that may still be open
+   * on the server (it was only slow, or the connection came back) cannot deliver beyond the
+   * budget. A delivery caught in between shows up as a gap, which the reader handles.
+   */
+  private renew(): void {
+    if (this.stopping) return;
+    const old = this.sub;
+    this.subscribe();
+    if (old && !old.isClosed()) old.unsubscribe();
+    this.outstanding = 0;
+    this.lastTraffic = Date.now();
     this.refill();
   }
 
@@ -83,7 +104,7 @@ export class Puller {
       this.opts.nc.publish(
         this.nextSubject,
         JSON.stringify({ batch: this.opts.pullSize, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) }),
-        { reply: this.inbox },
+        { reply: this.sub.getSubject() },
       );
     }
   }
@@ -147,7 +168,7 @@ export class Puller {
       case 409:
         this.requestEnded(msg);
         if (/deleted|push based/i.test(description)) {
-          this.opts.log.error(`${this.opts.source}: ${description}; run \`shipper setup\` to create the consumer again (retrying)`);
+          this.complain(`${description}; run \`shipper setup\` to create the consumer again (retrying)`);
           this.retryLater();
         } else {
           // e.g. "Exceeded MaxWaiting", "Leadership Change": ask again.
@@ -157,13 +178,22 @@ export class Puller {
         return;
       case 503:
         this.outstanding = 0;
-        this.opts.log.warn(`${this.opts.source}: JetStream did not answer the pull request (no responders); retrying`);
+        this.complain("JetStream did not answer the pull request (no responders: is the consumer or stream gone?); retrying");
         this.retryLater();
         return;
       default:
         this.opts.log.warn(`${this.opts.source}: unexpected status ${code} ${description} on the pull inbox`);
         return;
     }
+  }
+
+  /** Logs a trouble once, and again only every 30 s while it lasts (retries run every second). */
+  private complain(what: string): void {
+    const now = Date.now();
+    if (what === this.lastComplaint && now - this.lastComplaintAt < 30_000) return;
+    this.lastComplaint = what;
+    this.lastComplaintAt = now;
+    this.opts.log.error(`${this.opts.source}: ${what}`);
   }
 
   private requestEnded(msg: Msg): void {
@@ -175,10 +205,7 @@ export class Puller {
   private retryLater(): void {
     if (this.stopping) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.outstanding = 0;
-      this.refill();
-    }, 1_000);
+    this.retryTimer = setTimeout(() => this.renew(), 1_000);
   }
 
   /** Open requests send heartbeats; silence means they are gone (server restart, reconnect). */
@@ -186,9 +213,7 @@ export class Puller {
     if (this.stopping || this.outstanding === 0) return;
     if (Date.now() - this.lastTraffic > 3 * this.heartbeatMs) {
       this.opts.log.warn(`${this.opts.source}: no heartbeats from the server for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s; pulling again`);
-      this.outstanding = 0;
-      this.lastTraffic = Date.now();
-      this.refill();
+      this.renew();
     }
   }
 
@@ -197,13 +222,7 @@ export class Puller {
     this.statuses = statuses;
     for await (const s of statuses) {
       if (this.stopping) return;
-      if (s.type === "reconnect") {
-        // Requests open before the disconnect may be gone; ask again (a lost delivery shows up
-        // as a gap in delivery sequences, which the reader handles).
-        this.outstanding = 0;
-        this.lastTraffic = Date.now();
-        this.refill();
-      }
+      if (s.type === "reconnect") this.renew(); // requests open before the disconnect may be gone
     }
   }
 

@@ -33,6 +33,10 @@ export class PushReader implements PartitionReader {
   readonly source: string;
   private sub?: Subscription;
   private stopping = false;
+  /** Last delivery sequence per `<stream>.<consumer>`: going backwards means the consumer was made again. */
+  private readonly lastDelivery = new Map<string, number>();
+  /** Creation time per stream, to tell a recreated stream from a restarted consumer. */
+  private readonly streamCreated = new Map<string, string>();
   /** Ack policy per `<stream>.<consumer>` behind the delivery subject, looked up once. */
   private readonly policies = new Map<string, AckPolicy>();
 
@@ -50,6 +54,7 @@ export class PushReader implements PartitionReader {
     this.opts.log.info(`Waiting for messages on subject ${this.source} @ ${this.opts.nc.getServer()}`);
     for await (const batch of queue.batches(this.opts.maxBatch ?? DEFAULT_MAX_BATCH)) {
       const messages: ReadMessage[] = [];
+      let fresh = false;
       const toAck: Msg[] = [];
       const controls: Msg[] = [];
       for (const m of batch) {
@@ -67,6 +72,10 @@ export class PushReader implements PartitionReader {
         });
         if (delivery) {
           const key = `${delivery.stream}.${delivery.consumer}`;
+          if (this.opts.jsm && !this.streamCreated.has(delivery.stream)) await this.streamRecreated(delivery.stream);
+          const last = this.lastDelivery.get(key);
+          if (last !== undefined && delivery.deliverySequence <= last && (await this.streamRecreated(delivery.stream))) fresh = true;
+          this.lastDelivery.set(key, delivery.deliverySequence);
           const policy = this.policies.get(key) ?? (await this.lookUpPolicy(key, delivery.stream, delivery.consumer));
           if (policy !== AckPolicy.None) toAck.push(m);
         }
@@ -74,6 +83,7 @@ export class PushReader implements PartitionReader {
       if (messages.length === 0 && controls.length === 0) continue;
       yield {
         messages,
+        fresh,
         ack: async () => {
           for (const m of toAck) m.respond();
           for (const m of controls) m.respond();
@@ -90,6 +100,23 @@ export class PushReader implements PartitionReader {
     const sub = this.sub;
     // Draining receives everything already sent, so with ack policy "none" nothing is lost in flight.
     if (sub && !sub.isClosed()) await sub.drain().catch(() => sub.unsubscribe());
+  }
+
+  /**
+   * Whether the stream was made again since we last looked (its sequences start again). The
+   * delivery sequence going back says only that the consumer restarted, which also happens when
+   * the server rolls back after a crash; then the stream sequences still hold.
+   */
+  private async streamRecreated(stream: string): Promise<boolean> {
+    if (!this.opts.jsm) return false;
+    try {
+      const created = (await this.opts.jsm.streams.info(stream)).created;
+      const before = this.streamCreated.get(stream);
+      this.streamCreated.set(stream, created);
+      return before !== undefined && before !== created;
+    } catch {
+      return false;
+    }
   }
 
   private async lookUpPolicy(key: string, stream: string, consumer: string): Promise<AckPolicy> {
