@@ -11,6 +11,9 @@
 // discard it at the next dial); new lines wait in the window until the reconnect's go-back.
 // Caveat: if the server refused one line (PubAck error) yet stored later ones, the re-sent line
 // lands after them.
+// Lines are encoded as protocol frames straight into one buffer per read (frame-encoder.ts) and
+// handed to the connection in one write (nats-wire.ts); where that is not possible, nc.publish()
+// with a prepared header does the same, at about two thirds of the rate.
 // Nothing is dropped silently: a line larger than the largest message (the server's max payload,
 // or the stream's max_msg_size when known) is split into parts (src/protocol/line-parts.ts) or
 // sent to the agent dead-letter subject (src/protocol/agent-dead-letter.ts), by `oversize`, and
@@ -22,6 +25,8 @@ import type { Logger } from "../shared/log.js";
 import { NoStreamError, PublisherClosedError } from "./errors.js";
 import { InFlightWindow, type InFlightLine } from "./inflight-window.js";
 import { encodeHeaders, MsgIdHeaderEncoder, PreparedHeaders } from "./msg-id-header.js";
+import { decimalLength, FrameEncoder } from "./frame-encoder.js";
+import { rawSender, replyToken } from "./nats-wire.js";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
 import { formatPart, PART_HEADER } from "../protocol/line-parts.js";
 import { lineMsgId, partMsgId } from "../protocol/msg-id.js";
@@ -52,6 +57,8 @@ export interface JetStreamPublisherOptions {
   oversize?: OversizeMode;
   /** The largest message the line's stream takes (its max_msg_size), when smaller than the server's max payload. */
   maxMessageBytes?: number;
+  /** Encode protocol frames and write them in one go (default); false uses nc.publish() per line. */
+  rawFrames?: boolean;
 }
 
 export type OversizeMode = "split" | "dead-letter";
@@ -94,6 +101,16 @@ export class JetStreamPublisher implements LinePublisher {
   private readonly headers = new PreparedHeaders();
   private readonly pubOpts: PublishOptions;
   private encodedOrigin?: LineOrigin;
+  /** Frames for the connection, when it takes raw bytes (nats-wire.ts); else nc.publish() per line. */
+  private readonly frames?: FrameEncoder;
+  private flushQueued = false;
+  private readonly flushFrames = () => {
+    this.flushQueued = false;
+    this.frames!.flush();
+  };
+  /** `HPUB <subject> <inbox>` of the last subject sent to. */
+  private startSubject = "";
+  private start: Uint8Array = new Uint8Array(0);
   private readonly timer: NodeJS.Timeout;
   private statusIterator?: { stop?: () => void };
 
@@ -129,6 +146,13 @@ export class JetStreamPublisher implements LinePublisher {
     this.inbox = `${createInbox()}.`;
     this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, msg) => this.onReply(err, msg) });
     this.pubOpts = { reply: "", headers: this.headers };
+    const raw = opts.rawFrames === false ? undefined : rawSender(nc);
+    if (raw) {
+      this.frames = new FrameEncoder((bytes) => {
+        if (this.nc.isClosed()) this.fail(new PublisherClosedError("the NATS connection is closed"));
+        else raw(bytes);
+      });
+    }
     this.timer = setInterval(() => this.checkTimeouts(), Math.max(20, Math.min(250, this.ackTimeoutMs / 4)));
     this.timer.unref();
     this.watchConnection();
@@ -145,14 +169,14 @@ export class JetStreamPublisher implements LinePublisher {
   publish(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number): Promise<void> | undefined {
     if (this.failure) throw this.failure;
     if (this.closed) throw new PublisherClosedError("the publisher is closed");
-    const header = this.headerFor(origin, offset);
+    this.useOrigin(origin);
+    const headerBytes = this.encoder.prefixBytes.length + decimalLength(offset) + 4;
     this.counters.published++;
     const serverMax = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    if (payload.length + header.length > Math.min(serverMax, this.maxMessageBytes)) {
+    if (payload.length + headerBytes > Math.min(serverMax, this.maxMessageBytes)) {
       this.publishOversize(subject, payload, origin, offset, serverMax);
     } else {
-      const line = this.window.add(subject, payload, origin, offset, payload.length + header.length, Date.now());
-      this.send(line, header);
+      this.send(this.window.add(subject, payload, origin, offset, payload.length + headerBytes, Date.now()));
     }
     this.updateGauges();
     if (this.window.count >= this.maxInFlight || this.window.bytes >= this.maxInFlightBytes) {
@@ -185,12 +209,11 @@ export class JetStreamPublisher implements LinePublisher {
     if (!this.nc.isClosed()) this.sub.unsubscribe();
   }
 
-  private headerFor(origin: LineOrigin, offset: number): Buffer {
+  private useOrigin(origin: LineOrigin): void {
     if (origin !== this.encodedOrigin) {
       this.encoder.use(this.host, origin.key);
       this.encodedOrigin = origin;
     }
-    return this.encoder.encode(offset);
   }
 
   /**
@@ -248,15 +271,39 @@ export class JetStreamPublisher implements LinePublisher {
       const line = this.window.add(target, m.payload, origin, offset, m.payload.length + m.header.length, Date.now());
       line.header = m.header;
       line.deadLetter = toDeadLetters || undefined;
-      this.send(line, m.header);
+      this.send(line);
     }
   }
 
-  private send(line: InFlightLine, header: Buffer): void {
+  private send(line: InFlightLine): void {
     // While disconnected nats.js would buffer and then discard the line, or send it after
     // reconnecting ahead of older lines; it waits in the window and goes out, in order, on reconnect.
     if (!this.connected) return;
-    this.headers.bytes = header;
+    const frames = this.frames;
+    if (frames) {
+      if (line.subject !== this.startSubject) {
+        this.startSubject = line.subject;
+        this.start = Buffer.from(`HPUB ${line.subject} ${this.inbox}`, "utf8");
+      }
+      if (line.header) {
+        frames.frame(this.start, line.seq, line.header, line.payload);
+      } else {
+        this.useOrigin(line.origin);
+        frames.line(this.start, line.seq, this.encoder.prefixBytes, line.offset, line.payload);
+      }
+      // Everything published in this turn of the event loop goes out in one write.
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushFrames);
+      }
+      return;
+    }
+    if (line.header) {
+      this.headers.bytes = line.header;
+    } else {
+      this.useOrigin(line.origin);
+      this.headers.bytes = this.encoder.encode(line.offset);
+    }
     this.pubOpts.reply = this.inbox + line.seq;
     try {
       this.nc.publish(line.subject, line.payload, this.pubOpts);
@@ -286,7 +333,7 @@ export class JetStreamPublisher implements LinePublisher {
       this.log.error(`the PubAck subscription failed: ${err.message}`);
       return;
     }
-    const seq = Number(msg.subject.substring(this.inbox.length));
+    const seq = replyToken(msg, this.inbox.length);
     const line = this.window.get(seq);
     if (!line) return; // a late PubAck for a line already settled by an earlier answer
     const ack = readPubAck(msg);
@@ -343,7 +390,7 @@ export class JetStreamPublisher implements LinePublisher {
       if (this.failure) return;
       line.sentAt = now;
       this.counters.retried++;
-      this.send(line, line.header ?? this.headerFor(line.origin, line.offset));
+      this.send(line);
     }
   }
 

@@ -19,6 +19,11 @@ export class MsgIdHeaderEncoder {
     this.prefix = Buffer.from(`NATS/1.0\r\n${MSG_ID_HEADER}: ${key}`, "utf8");
   }
 
+  /** `NATS/1.0\r\nNats-Msg-Id: <host>:<file version>:`, the header up to the offset (frame-encoder.ts writes the rest). */
+  get prefixBytes(): Buffer {
+    return this.prefix;
+  }
+
   /** The header of one line ending at `offset`. */
   encode(offset: number): Buffer {
     const digits = String(offset);
