@@ -52,7 +52,7 @@ test("collector hostile hosts - lines of unsafe host names land in quarantine, c
     assert.equal(exit.code, 0, exit.stderr);
 
     // Only the good host became a directory; nothing was written beside the output directory.
-    assert.deepEqual(readdirSync(out).sort(), [".quarantine", "ok.example.net"]);
+    assert.deepEqual(readdirSync(out).sort(), [".quarantine", ".shipper", "ok.example.net"]); // .shipper: the partition state
     assert.deepEqual(readdirSync(work), ["out"]);
     assert.equal(existsSync(`/etc/logfile-${strftime("%Y%m%d", new Date())}0000`), false);
     const [goodFile] = readdirSync(join(out, "ok.example.net"));

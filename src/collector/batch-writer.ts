@@ -2,13 +2,17 @@
 // must not become a path to quarantine, then a flush; only then may the batch be acknowledged.
 // A failing write is retried in place with back-off, never skipped, so a host's lines keep their
 // order and nothing is acknowledged unwritten; the server is told the batch is still in progress.
+import { parseMsgId } from "../protocol/msg-id.js";
+import { parsePart } from "../protocol/line-parts.js";
 import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
 import type { CollectorCounters } from "./counters.js";
 import { delay } from "./delay.js";
 import { hostDirectoryProblem } from "./host-directory.js";
 import type { LineSink } from "./line-sink.js";
-import type { MessageBatch } from "./partition-reader.js";
+import type { MessageBatch, ReadMessage } from "./partition-reader.js";
+import { rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
+import type { StreamSource } from "./stream-gap.js";
 import type { Quarantine, QuarantineEntry } from "./quarantine.js";
 
 export interface RetryPolicy {
@@ -28,6 +32,21 @@ export interface BatchWriterOptions {
   /** For log lines: which partition reader this writer serves. */
   source: string;
   retry?: RetryPolicy;
+  /**
+   * The partition's saved state (exactly once across restarts): loaded, and already applied to the
+   * files (cutBackUnsavedWrites), by the caller. Without it, duplicates are caught only in memory.
+   */
+  state?: { file: PartitionStateFile; data?: PartitionStateData };
+  /** Reads sequences the consumer skipped straight from the stream (with `state`). */
+  streamSource?: StreamSource;
+}
+
+/** Parts of a split line received so far, per subject. */
+interface PendingLine {
+  key: string;
+  n: number;
+  next: number;
+  parts: ReadMessage[];
 }
 
 interface Routed {
@@ -37,6 +56,10 @@ interface Routed {
   skipped: number;
   /** Highest sequence per stream in this batch. */
   marks: Map<string, number>;
+  /** Last (origin, offset) per host written by this batch. */
+  origins: Map<string, Map<string, number>>;
+  /** Hostile hosts' messages to terminate once quarantined (dead letters). */
+  terms: (() => void)[];
 }
 
 /** Subjects remembered with their verdict; cleared when full (hosts are few, subjects repeat). */
@@ -49,13 +72,42 @@ export class BatchWriter {
   private readonly written = new Map<string, number>();
   /** Parse and safety check per subject, done once: every line of a host has the same subject. */
   private readonly verdicts = new Map<string, Verdict>();
+  /** Split lines waiting for their last part, per subject. */
+  private readonly pendingParts = new Map<string, PendingLine>();
+  private checkedStream = false;
 
-  constructor(private readonly opts: BatchWriterOptions) {}
+  constructor(private readonly opts: BatchWriterOptions) {
+    const data = opts.state?.data;
+    if (data) this.written.set(data.stream, data.sequence);
+  }
 
   /** Writes and flushes the batch; false when stopped before it was all written (do not ack). */
   async write(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
-    const routed = this.route(batch);
-    const { sink, quarantine, counters } = this.opts;
+    const { sink, quarantine, counters, state } = this.opts;
+    let messages = batch.messages;
+    if (state) {
+      const prepared = await this.retry("reading the stream for skipped lines", batch, signal, () => this.prepare(batch));
+      if (!prepared) return false;
+      messages = prepared.result;
+    }
+    const routed = this.route(batch, messages);
+    // A host's new file (first line, or a new day) is recorded before it is written, so a crash
+    // right after the write still finds the file and cuts the unsaved batch back.
+    const positions = new Map<string, { path: string; size: number }>();
+    if (state && sink.position) {
+      let changed = false;
+      for (const host of routed.hosts.keys()) {
+        const got = await this.retry(`opening the log of ${host}`, batch, signal, () => sink.position!(host));
+        if (!got) return false;
+        positions.set(host, got.result);
+        const mark = this.stateData().hosts[host];
+        if (!mark || mark.path !== got.result.path) {
+          this.stateData().hosts[host] = { path: got.result.path, size: got.result.size, origins: mark?.origins ?? {} };
+          changed = true;
+        }
+      }
+      if (changed && !(await this.saveState(batch, signal))) return false;
+    }
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
@@ -65,6 +117,8 @@ export class BatchWriter {
       touched.push(host);
       lines += hostLines.length;
       bytes += written.result;
+      const pos = positions.get(host);
+      if (pos) pos.size += written.result;
     }
     if (routed.quarantined.length > 0) {
       const ok = await this.retry("writing the quarantine file", batch, signal, () => quarantine.add(routed.quarantined));
@@ -74,6 +128,22 @@ export class BatchWriter {
       const ok = await this.retry("flushing the logs to disk", batch, signal, () => sink.flush(touched));
       if (!ok) return false;
     }
+    if (state) {
+      const data = this.stateData();
+      for (const [host, pos] of positions) {
+        const mark = data.hosts[host]!;
+        mark.path = pos.path;
+        mark.size = pos.size;
+      }
+      for (const [host, origins] of routed.origins) {
+        const mark = (data.hosts[host] ??= { path: "", size: 0, origins: {} } as HostMark);
+        for (const [origin, offset] of origins) rememberOrigin(mark, origin, offset);
+      }
+      const mark = routed.marks.get(data.stream);
+      if (mark !== undefined) data.sequence = Math.max(data.sequence, this.safeSequence(mark));
+      if (!(await this.saveState(batch, signal))) return false;
+    }
+    for (const term of routed.terms) term();
     counters.linesWritten += lines;
     counters.bytesWritten += bytes;
     counters.quarantined += routed.quarantined.length - routed.unparsable;
@@ -84,11 +154,107 @@ export class BatchWriter {
     return true;
   }
 
-  private route(batch: MessageBatch): Routed {
-    const { parser } = this.opts;
+  /** Resets for a recreated stream, and puts lines the consumer skipped in front of the batch. */
+  private async prepare(batch: MessageBatch): Promise<readonly ReadMessage[]> {
+    const { state, streamSource, log, counters, source } = this.opts;
+    const first = batch.messages.find((m) => m.sequence !== undefined);
+    if (!state || !first?.stream) return batch.messages;
+    if (!this.checkedStream || batch.fresh) {
+      this.checkedStream = true;
+      const created = streamSource ? await streamSource.created() : "";
+      const data = state.data;
+      if (!data || data.stream !== first.stream || (streamSource && data.streamCreated !== created) || batch.fresh) {
+        if (data) log.warn(`${source}: the stream "${first.stream}" was made again (created ${created}); its sequences start over, so the saved sequence ${data.sequence} no longer applies`);
+        state.data = { version: 1, stream: first.stream, streamCreated: created, sequence: 0, hosts: data?.hosts ?? {} };
+        this.written.clear();
+        return batch.messages;
+      }
+    }
+    const data = state.data!;
+    if (data.sequence === 0 || !streamSource) return batch.messages;
+    // The first line not written yet: anything between the saved sequence and it was skipped.
+    const next = batch.messages.find((m) => m.sequence !== undefined && m.sequence > data.sequence);
+    if (!next || next.sequence! <= data.sequence + 1) return batch.messages;
+    const fill = await streamSource.missing(data.sequence + 1, next.sequence!);
+    for (const lost of fill.lost) {
+      counters.linesLost += lost.count ?? 0;
+      log.error(`${source}: stream sequences ${lost.from}-${lost.to} were never delivered and are no longer in the stream (removed by its limits or max-age): those lines are lost`);
+    }
+    if (fill.messages.length > 0) {
+      counters.gapFilled += fill.messages.length;
+      log.warn(`${source}: the consumer skipped ${fill.messages.length} lines between sequences ${data.sequence + 1} and ${next.sequence! - 1} (its state was behind the stream's after a server crash?); read them from the stream and wrote them first`);
+    }
+    return [...fill.messages, ...batch.messages];
+  }
+
+  /** The sequence through which every line is written: before the first part of a line still being joined. */
+  private safeSequence(mark: number): number {
+    let safe = mark;
+    for (const pending of this.pendingParts.values()) {
+      const firstSeq = pending.parts[0]?.sequence;
+      if (firstSeq !== undefined) safe = Math.min(safe, firstSeq - 1);
+    }
+    return safe;
+  }
+
+  private stateData(): PartitionStateData {
+    return this.opts.state!.data!;
+  }
+
+  private async saveState(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
+    const { state } = this.opts;
+    if (!state?.data) return true;
+    const data = state.data;
+    return (await this.retry("saving the partition state", batch, signal, () => state.file.save(data))) !== undefined;
+  }
+
+  /** Joins split lines: the whole line when its last part arrives; unfinished ones go to quarantine. */
+  private joinParts(m: ReadMessage, routed: Routed): ReadMessage | undefined {
+    const pending = this.pendingParts.get(m.subject);
+    const giveUp = (p: PendingLine, why: string) => {
+      this.pendingParts.delete(m.subject);
+      this.opts.counters.incompleteLines++;
+      this.opts.log.warn(`${this.opts.source}: a split line on ${m.subject} (${p.key}) lacks parts after ${p.next - 1}/${p.n} (${why}); its parts are kept in quarantine, not written`);
+      for (const part of p.parts) {
+        routed.quarantined.push({ subject: part.subject, stream: part.stream, sequence: part.sequence, reason: `part of a split line whose other parts are missing (${why})`, line: part.data });
+      }
+    };
+    if (m.part === undefined) {
+      if (pending) giveUp(pending, "a whole line came before its last part");
+      return m;
+    }
+    const part = parsePart(m.part);
+    const id = m.msgId ? parseMsgId(m.msgId) : undefined;
+    const key = id ? `${id.originKey}:${id.offset}` : "";
+    if (!part) {
+      if (pending) giveUp(pending, "a malformed part header came");
+      routed.quarantined.push({ subject: m.subject, stream: m.stream, sequence: m.sequence, reason: `malformed Shipper-Part header "${m.part}"`, line: m.data });
+      return undefined;
+    }
+    if (part.k === 1) {
+      if (pending) giveUp(pending, "another split line started");
+      this.pendingParts.set(m.subject, { key, n: part.n, next: 2, parts: [m] });
+    } else if (pending && pending.key === key && pending.n === part.n && pending.next === part.k) {
+      pending.parts.push(m);
+      pending.next++;
+    } else {
+      if (pending) giveUp(pending, `part ${part.k}/${part.n} of another line came`);
+      this.opts.counters.incompleteLines++;
+      routed.quarantined.push({ subject: m.subject, stream: m.stream, sequence: m.sequence, reason: `part ${part.k}/${part.n} of a split line whose first parts are missing`, line: m.data });
+      return undefined;
+    }
+    const done = this.pendingParts.get(m.subject)!;
+    if (done.next <= done.n) return undefined;
+    this.pendingParts.delete(m.subject);
+    return { ...m, data: Buffer.concat(done.parts.map((p) => p.data)), part: undefined };
+  }
+
+  private route(batch: MessageBatch, messages: readonly ReadMessage[]): Routed {
+    const { parser, state } = this.opts;
     if (batch.fresh) this.written.clear();
-    const routed: Routed = { hosts: new Map(), quarantined: [], unparsable: 0, skipped: 0, marks: new Map() };
-    for (const m of batch.messages) {
+    const routed: Routed = { hosts: new Map(), quarantined: [], unparsable: 0, skipped: 0, marks: new Map(), origins: new Map(), terms: [] };
+    for (const message of messages) {
+      const m = message;
       if (m.stream !== undefined && m.sequence !== undefined) {
         // At or below the mark it was written already: a redelivery (its ack was lost), or the
         // server sending again after a crash rolled its consumer state back. (A recreated stream
@@ -98,8 +264,10 @@ export class BatchWriter {
           routed.skipped++;
           continue;
         }
-        routed.marks.set(m.stream, m.sequence);
+        routed.marks.set(m.stream, Math.max(m.sequence, routed.marks.get(m.stream) ?? 0));
       }
+      const whole = this.joinParts(message, routed);
+      if (!whole) continue;
       const verdict = this.verdictFor(m.subject);
       if (!verdict) {
         routed.unparsable++;
@@ -113,12 +281,26 @@ export class BatchWriter {
         continue;
       }
       if (verdict.problem) {
-        routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: m.data });
+        routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: whole.data });
+        if (m.term) routed.terms.push(m.term);
         continue;
+      }
+      // The same origin at or below its last written offset: the agent sent it again (after a
+      // crash, past the stream's duplicate window). Written already, so skipped and counted.
+      const id = whole.msgId ? parseMsgId(whole.msgId) : undefined;
+      if (id) {
+        let origins = routed.origins.get(verdict.host);
+        const last = origins?.get(id.originKey) ?? state?.data?.hosts[verdict.host]?.origins[id.originKey];
+        if (last !== undefined && id.offset <= last) {
+          this.opts.counters.resendsSkipped++;
+          continue;
+        }
+        if (!origins) routed.origins.set(verdict.host, (origins = new Map()));
+        origins.set(id.originKey, id.offset);
       }
       let lines = routed.hosts.get(verdict.host);
       if (!lines) routed.hosts.set(verdict.host, (lines = []));
-      lines.push(m.data);
+      lines.push(whole.data);
     }
     return routed;
   }

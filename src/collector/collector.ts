@@ -9,6 +9,7 @@ import { newCounters, type CollectorCounters } from "./counters.js";
 import type { LineSink } from "./line-sink.js";
 import type { PartitionReader } from "./partition-reader.js";
 import type { Quarantine } from "./quarantine.js";
+import type { PartitionStateData, PartitionStateFile } from "./partition-state.js";
 
 export interface CollectorParts {
   readers: readonly PartitionReader[];
@@ -17,6 +18,11 @@ export interface CollectorParts {
   parser: SubjectParser;
   log: Logger;
   retry?: RetryPolicy;
+  /**
+   * Saved state per partition (exactly once across restarts), loaded and applied to the files
+   * (cutBackUnsavedWrites) before the run. Partitions without one de-duplicate in memory only.
+   */
+  states?: ReadonlyMap<number, { file: PartitionStateFile; data?: PartitionStateData }>;
   /** Shared with the readers when they count too (delivery gaps); fresh by default. */
   counters?: CollectorCounters;
 }
@@ -59,7 +65,17 @@ export class Collector {
 
   private async runPartition(reader: PartitionReader, signal: AbortSignal): Promise<void> {
     const { sink, quarantine, parser, log, retry } = this.parts;
-    const writer = new BatchWriter({ sink, quarantine, parser, counters: this.counters, log, source: reader.source, retry });
+    const state = this.parts.states?.get(reader.partition);
+    const writer = new BatchWriter({
+      sink,
+      quarantine,
+      parser,
+      counters: this.counters,
+      log,
+      source: reader.source,
+      retry,
+      ...(state ? { state, streamSource: reader.streamSource } : {}),
+    });
     try {
       for await (const batch of reader.batches()) {
         if (!(await writer.write(batch, signal))) return; // stopped mid-retry: unacknowledged, so redelivered

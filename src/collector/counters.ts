@@ -17,6 +17,14 @@ export interface CollectorCounters {
   duplicatesSkipped: number;
   /** Deliveries that never reached the collector (it waited for their redelivery). */
   deliveryGaps: number;
+  /** Lines an agent sent again (same origin, offset at or below the last written): not written again. */
+  resendsSkipped: number;
+  /** Lines the consumer skipped, read straight from the stream and written. */
+  gapFilled: number;
+  /** Stream sequences skipped by the consumer and no longer in the stream (removed by its limits): lost. */
+  linesLost: number;
+  /** Split lines of which a part is missing: their parts are kept in quarantine, never written as a line. */
+  incompleteLines: number;
 }
 
 export function newCounters(): CollectorCounters {
@@ -29,5 +37,9 @@ export function newCounters(): CollectorCounters {
     writeErrors: 0,
     duplicatesSkipped: 0,
     deliveryGaps: 0,
+    resendsSkipped: 0,
+    gapFilled: 0,
+    linesLost: 0,
+    incompleteLines: 0,
   };
 }

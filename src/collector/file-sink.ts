@@ -113,6 +113,14 @@ export class FileSink implements LineSink {
     });
   }
 
+  position(host: string): Promise<{ path: string; size: number }> {
+    if (this.closed) return Promise.reject(new Error("the file sink is closed"));
+    return this.serial(host, async () => {
+      const hf = await this.fileFor(host);
+      return { path: hf.path, size: hf.size };
+    });
+  }
+
   async flush(hosts?: Iterable<string>): Promise<void> {
     if (!this.fsync) return;
     const targets = hosts ? [...hosts] : [...this.current.keys()];

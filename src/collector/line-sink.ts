@@ -11,6 +11,11 @@ export interface LineSink {
   write(host: string, lines: readonly Uint8Array[]): Promise<number>;
   /** Makes what was written for `hosts` (default: every host) durable before it is acknowledged. */
   flush(hosts?: Iterable<string>): Promise<void>;
+  /**
+   * Where the host's next line goes: its current file and that file's size (opening it). Lets the
+   * collector record, with the partition state, how far each file is safely written.
+   */
+  position?(host: string): Promise<{ path: string; size: number }>;
   /** Flushes and closes everything; no write is accepted afterwards. */
   close(): Promise<void>;
 }

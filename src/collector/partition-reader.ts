@@ -1,3 +1,5 @@
+import type { StreamSource } from "./stream-gap.js";
+
 // A source of batches of messages of one partition. The collector writes a batch, flushes it, and
 // only then acknowledges it; how messages arrive (pull consumer, push delivery subject) and how
 // they are acknowledged (AckAll, one ack per message, none) is the reader's business.
@@ -13,6 +15,12 @@ export interface ReadMessage {
   readonly sequence?: number;
   /** How often the server has delivered this message (1 the first time). */
   readonly deliveries: number;
+  /** `Nats-Msg-Id` (origin and offset of an agent's line), for re-send detection. */
+  readonly msgId?: string;
+  /** `Shipper-Part: k/n` on the parts of a split line. */
+  readonly part?: string;
+  /** Terminates this message (never redelivered; a terminated advisory feeds the dead letters), when the reader can. */
+  term?(): void;
 }
 
 export interface MessageBatch {
@@ -37,6 +45,8 @@ export interface PartitionReader {
    * so the reader may rely on the previous batch being acknowledged by then.
    */
   batches(): AsyncIterable<MessageBatch>;
+  /** Reads messages straight from the stream, to fill sequences the consumer skipped (pull readers only). */
+  readonly streamSource?: StreamSource;
   /**
    * Stops fetching. Messages the server already sent are still handed out (so none is left
    * delivered but unwritten), then batches() ends.

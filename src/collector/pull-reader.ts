@@ -20,6 +20,7 @@ import { scanAckReply } from "./ack-reply.js";
 import { delay } from "./delay.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
 import { Puller, type PulledMessage } from "./puller.js";
+import { JetStreamSource, type StreamSource } from "./stream-gap.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -27,6 +28,7 @@ const DEFAULT_ACK_WAIT_MS = 30_000;
 const REDELIVERY_MARGIN_MS = 1_000;
 const ACK = new TextEncoder().encode("+ACK");
 const WORKING = new TextEncoder().encode("+WPI");
+const TERM = new TextEncoder().encode("+TERM");
 
 export interface PullReaderOptions {
   nc: NatsConnection;
@@ -42,6 +44,8 @@ export interface PullReaderOptions {
   maxBatch?: number;
   /** Called when a gap in delivery sequences is found (for counters). */
   onGap?: (missing: number) => void;
+  /** The consumer's filter subject (empty: the whole stream), to read skipped lines from the stream. */
+  filter?: string;
 }
 
 export class PullReader implements PartitionReader {
@@ -50,10 +54,12 @@ export class PullReader implements PartitionReader {
   private stopping = false;
   private readonly stopped = new AbortController();
   private puller?: Puller;
+  readonly streamSource: StreamSource;
 
   constructor(private readonly opts: PullReaderOptions) {
     this.partition = opts.partition;
     this.source = `${opts.stream} > ${opts.consumer}`;
+    this.streamSource = new JetStreamSource(opts.nc, opts.stream, opts.filter ?? "");
   }
 
   async *batches(): AsyncGenerator<MessageBatch> {
@@ -92,7 +98,17 @@ export class PullReader implements PartitionReader {
             break;
           }
           expected++;
-          read.push({ subject: m.subject, data: m.data, stream, sequence: d.streamSequence, deliveries: d.deliveries });
+          const reply = m.reply;
+          read.push({
+            subject: m.subject,
+            data: m.data,
+            stream,
+            sequence: d.streamSequence,
+            deliveries: d.deliveries,
+            ...(m.msgId ? { msgId: m.msgId } : {}),
+            ...(m.part ? { part: m.part } : {}),
+            ...(policy !== AckPolicy.None ? { term: () => nc.publish(reply, TERM) } : {}),
+          });
         }
         if (read.length > 0) {
           yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy, fresh);

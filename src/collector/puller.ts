@@ -5,6 +5,8 @@
 // Pausing is simply not asking for more; nothing is unsubscribed while requests are open, which
 // is what leaves deliveries in flight to nobody.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { MSG_ID_HEADER } from "../protocol/headers.js";
+import { PART_HEADER } from "../protocol/line-parts.js";
 import type { Logger } from "../shared/log.js";
 import { MessageQueue } from "./message-queue.js";
 
@@ -39,6 +41,10 @@ export interface PulledMessage {
   /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
   readonly reply: string;
   readonly data: Uint8Array;
+  /** `Nats-Msg-Id`, when the publisher set one (agents do: origin and offset of the line). */
+  readonly msgId?: string;
+  /** `Shipper-Part`, on the parts of a split line. */
+  readonly part?: string;
 }
 
 export class Puller {
@@ -152,7 +158,9 @@ export class Puller {
     if (reply?.startsWith("$JS.ACK.")) {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
-      this.queue.push({ subject: msg.subject, reply, data: Buffer.from(msg.data) });
+      const msgId = msg.headers?.get(MSG_ID_HEADER) || undefined;
+      const part = msg.headers?.get(PART_HEADER) || undefined;
+      this.queue.push({ subject: msg.subject, reply, data: Buffer.from(msg.data), ...(msgId ? { msgId } : {}), ...(part ? { part } : {}) });
       return;
     }
     const code = msg.headers?.code ?? 0;

@@ -18,6 +18,8 @@ import { choosePartitions } from "./partitions.js";
 import { PullReader } from "./pull-reader.js";
 import { PushReader } from "./push-reader.js";
 import { Quarantine } from "./quarantine.js";
+import { cutBackUnsavedWrites, PartitionStateFile, type PartitionStateData } from "./partition-state.js";
+import { startDeadLetterWorker } from "../deadletter/worker.js";
 
 export async function runCollector(config: CollectorConfig, signal: AbortSignal, log: Logger): Promise<Collector | undefined> {
   let nc: NatsConnection;
@@ -34,8 +36,23 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
     const readers = config.streamTarget
       ? await pushReaders(nc, config, partitions, log)
       : await pullReaders(nc, config, recorded, partitions, log, (n) => (counters.deliveryGaps += n));
+    // Saved partition states (pull readers: they can read skipped lines from the stream); files
+    // are cut back to what was saved before anything is written.
+    const states = new Map<number, { file: PartitionStateFile; data?: PartitionStateData }>();
+    if (!config.streamTarget) {
+      for (const partition of partitions) {
+        const file = new PartitionStateFile(config.directory, partition);
+        const data = await file.load();
+        if (data) await cutBackUnsavedWrites(data, log);
+        states.set(partition, data ? { file, data } : { file });
+        if (data) log.info(`partition ${partition}: written through sequence ${data.sequence} of "${data.stream}" (${file.path})`);
+      }
+    }
+    // Advisories of lines the consumers gave up on (max deliveries, terminated) become dead letters.
+    const deadLetters = !config.streamTarget && recorded ? startDeadLetterWorker(nc, recorded, log, { quietWhenMissing: true }) : undefined;
     const collector = new Collector({
       readers,
+      states,
       sink: new FileSink({
         directory: config.directory,
         output: config.output,
@@ -51,10 +68,14 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
     log.info(
       `collector: reading partition${partitions.length > 1 ? "s" : ""} ${partitions.join(",")} of "${config.prefix}" from ${readers.map((r) => r.source).join(", ")}; writing to "${config.directory}"`,
     );
-    if (!signal.aborted) await collector.run(signal);
+    try {
+      if (!signal.aborted) await collector.run(signal);
+    } finally {
+      await deadLetters?.stop().catch((err: Error) => log.warn(`stopping the dead-letter worker: ${err.message}`));
+    }
     const c = collector.counters;
     log.info(
-      `collector stopped: ${c.linesWritten} lines (${c.bytesWritten} bytes) written in ${c.batches} batches, ${c.quarantined} quarantined, ${c.unparsable} with unparsable subjects, ${c.duplicatesSkipped} redelivered duplicates skipped, ${c.writeErrors} write errors retried`,
+      `collector stopped: ${c.linesWritten} lines (${c.bytesWritten} bytes) written in ${c.batches} batches, ${c.quarantined} quarantined, ${c.unparsable} with unparsable subjects, ${c.duplicatesSkipped} redelivered duplicates skipped, ${c.resendsSkipped} re-sent lines skipped, ${c.gapFilled} skipped lines read from the stream, ${c.linesLost} lost to stream limits, ${c.incompleteLines} incomplete split lines, ${c.writeErrors} write errors retried`,
     );
     return collector;
   } finally {
@@ -104,7 +125,9 @@ async function pullReaders(
         `partition ${partition}: "${consumer}" on stream "${stream}" is a push consumer delivering to "${info.config.deliver_subject}"; set SHIPPER_STREAM_TARGET to its delivery prefix to read it`,
       );
     }
-    readers.push(new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap }));
+    readers.push(
+      new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap, filter: info.config.filter_subject ?? "" }),
+    );
   }
   return readers;
 }
