@@ -96,6 +96,10 @@ function check(t: { diagnostic(m: string): void }, audits: Map<string, LineAudit
   for (const [host, a] of audits) {
     const { stderr, ...audit } = a;
     t.diagnostic(`${host}: ${JSON.stringify(audit)}`);
+    // What the collector went through (skipped sequences read from the stream, waits, counts).
+    for (const line of (stderr ?? "").split("\n")) {
+      if (/skipped|lost|cut back|never acknowledged|collector stopped/.test(line)) t.diagnostic(line.replace(/^.*?(ERROR|WARN|INFO)/, "$1"));
+    }
     assert.deepEqual(audit, { expected: audit.expected, received: audit.expected, missing: 0, duplicated: 0, outOfOrder: 0 }, stderr?.slice(-3000));
   }
 }
@@ -128,5 +132,46 @@ test("fault collector - nats-server SIGSTOPped longer than the publish timeout, 
     check(t, audits);
   } finally {
     await server.dispose();
+  }
+});
+
+test("fault collector - nats-server SIGKILLed while the collector catches up a backlog: every line once, in order", async (t) => {
+  const server = await NatsServer.start();
+  const out = mkdtempSync(join(tmpdir(), "shipper-fault-backlog-"));
+  let collector: ShipperProcess | undefined;
+  try {
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+    await jsm.consumers.add("LOGS_0", { durable_name: "COLLECTOR", ack_policy: AckPolicy.All, ack_wait: 3_000_000_000 });
+    await writeLayoutRecord(nc, { version: 1, prefix: "logs", partitions: 1, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" });
+    const host = HOSTS[0]!;
+    let sent = "";
+    for (let i = 0; i < 40_000; i++) {
+      const line = `${host} line ${String(i).padStart(7, "0")} <14>Nov 27 07:25:19 app[42]: request served`;
+      nc.publish(`logs.p0.${host}`, line);
+      sent += line + "\n";
+      if (i % 2000 === 0) await nc.flush();
+    }
+    await nc.flush();
+    await nc.close();
+    collector = new ShipperProcess(["collector"], { NATS_URL: server.url, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "logfile" });
+    await collector.waitForOutput(/Creating new log/, 15_000);
+    for (let k = 0; k < 2; k++) {
+      await sleep(150 + Math.random() * 300);
+      await server.kill();
+      await sleep(300);
+      await server.start();
+    }
+    await waitUntil("every line written", () => output(out, host).length >= sent.length || !collector!.running, 40_000).catch(() => undefined);
+    await sleep(300);
+    const exit = await collector.stop();
+    const audits = new Map([[host, { ...auditLines(sent, output(out, host)), stderr: exit.stderr }]]);
+    check(t, audits);
+    assert.equal(exit.code, 0, exit.stderr);
+  } finally {
+    await collector?.kill();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
   }
 });
