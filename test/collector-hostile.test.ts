@@ -9,7 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import strftime from "strftime";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { runShipper, ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
 
 // Hosts like "..", ".hidden" or "a/../b" cannot travel in a subject at all (they make empty
 // tokens, which the server drops); the unit tests of host-directory.ts refuse them anyway.
@@ -85,5 +85,35 @@ test("collector hostile hosts - lines of unsafe host names land in quarantine, c
     await nc.close();
     await server.dispose();
     rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("collector hostile hosts - a line that can never be written is quarantined and terminated; the collector's dead-letter worker stores it in SHIPPER_DLQ", async () => {
+  const server = await NatsServer.start();
+  const out = mkdtempSync(join(tmpdir(), "shipper-hostile-dlq-"));
+  const nc = await connect({ servers: server.url });
+  let collector: ShipperProcess | undefined;
+  try {
+    const setup = await runShipper(["setup", "--partitions", "1"], { NATS_URL: server.url });
+    assert.equal(setup.code, 0, setup.stderr);
+    nc.publish("logs.p0.c:\\windows", "poison line");
+    nc.publish("logs.p0.ok.example.net", "good line");
+    await nc.flush();
+    collector = new ShipperProcess(["collector"], { NATS_URL: server.url, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "logfile" });
+    const jsm = await jetstreamManager(nc);
+    await waitUntil("the dead letter stored", async () => (await jsm.streams.info("SHIPPER_DLQ")).state.messages === 1 || !collector!.running, 20_000);
+    const exit = await collector.stop();
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.match(exit.stderr, /dead-letter worker stopped: 1 dead letter stored/);
+    const dead = await jsm.streams.getMessage("SHIPPER_DLQ", { seq: 1 });
+    assert.equal(Buffer.from(dead!.data).toString(), "poison line");
+    const [goodFile] = readdirSync(join(out, "ok.example.net"));
+    assert.equal(readFileSync(join(out, "ok.example.net", goodFile!), "utf8"), "good line\n");
+    assert.match(readdirSync(join(out, ".quarantine")).map((f) => readFileSync(join(out, ".quarantine", f), "utf8")).join(""), /poison line/);
+  } finally {
+    await collector?.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
   }
 });
