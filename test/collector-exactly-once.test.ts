@@ -174,3 +174,31 @@ test("collector exactly once - split lines are joined; a part without its line i
     await dispose(w);
   }
 });
+
+test("collector exactly once - batches (Shipper-Batch) are split back into lines; an overlapping re-sent batch writes only its new lines; a malformed one is quarantined", async () => {
+  const w = await world();
+  try {
+    const origin = `${HOST}:1:2:0000abcd:0`;
+    const sendBatch = (from: number, to: number, count = to - from) => {
+      const h = headers();
+      h.set("Nats-Msg-Id", `${origin}:${to * 11}:b${count}`);
+      h.set("Shipper-Batch", String(count));
+      const payload = Array.from({ length: to - from }, (_, k) => lineText(from + k)).join("\n");
+      w.nc.publish(`logs.p0.${HOST}`, payload, { headers: h });
+    };
+    sendBatch(0, 3);
+    sendBatch(3, 8);
+    sendBatch(5, 10); // re-sent after a restart, cut at other lines: 5..7 written already
+    sendBatch(10, 12, 3); // says 3 lines, holds 2: malformed
+    await publish(w.nc, 12, 14);
+    await w.nc.flush();
+    const want = expected(0, 10) + expected(12, 14);
+    const stderr = await collect(w, want);
+    assert.equal(output(w.out), want);
+    assert.match(stderr, /3 re-sent lines skipped/);
+    const q = readdirSync(join(w.out, ".quarantine")).map((f) => readFileSync(join(w.out, ".quarantine", f), "utf8")).join("");
+    assert.match(q, /malformed batch/);
+  } finally {
+    await dispose(w);
+  }
+});

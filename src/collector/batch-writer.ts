@@ -4,6 +4,7 @@
 // order and nothing is acknowledged unwritten; the server is told the batch is still in progress.
 import { parseMsgId } from "../protocol/msg-id.js";
 import { parsePart } from "../protocol/line-parts.js";
+import { parseBatchCount, splitBatch } from "../protocol/batch.js";
 import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
 import type { CollectorCounters } from "./counters.js";
@@ -285,24 +286,46 @@ export class BatchWriter {
         if (m.term) routed.terms.push(m.term);
         continue;
       }
-      // The same origin at or below its last written offset: the agent sent it again (after a
-      // crash, past the stream's duplicate window). Written already, so skipped and counted.
       const id = whole.msgId ? parseMsgId(whole.msgId) : undefined;
-      if (id) {
-        let origins = routed.origins.get(verdict.host);
-        const last = origins?.get(id.originKey) ?? state?.data?.hosts[verdict.host]?.origins[id.originKey];
-        if (last !== undefined && id.offset <= last) {
-          this.opts.counters.resendsSkipped++;
-          continue;
-        }
-        if (!origins) routed.origins.set(verdict.host, (origins = new Map()));
-        origins.set(id.originKey, id.offset);
-      }
       let lines = routed.hosts.get(verdict.host);
       if (!lines) routed.hosts.set(verdict.host, (lines = []));
+      if (whole.batch !== undefined) {
+        // Several lines in one message (batch.ts): split back, each checked like a line of its own.
+        const count = parseBatchCount(whole.batch);
+        const split = count !== undefined && id ? splitBatch(whole.data, count, id.offset) : undefined;
+        if (!split || !id) {
+          const reason = `malformed batch (Shipper-Batch "${whole.batch}", Nats-Msg-Id "${whole.msgId ?? ""}")`;
+          routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason, line: whole.data });
+          if (m.term) routed.terms.push(m.term);
+          continue;
+        }
+        split.lines.forEach((line, k) => {
+          if (!this.isResend(routed, verdict.host, id.originKey, split.ends[k]!)) lines.push(line);
+        });
+        continue;
+      }
+      if (id && this.isResend(routed, verdict.host, id.originKey, id.offset)) continue;
       lines.push(whole.data);
     }
+    for (const [host, lines] of routed.hosts) if (lines.length === 0) routed.hosts.delete(host); // all re-sends
     return routed;
+  }
+
+  /**
+   * The same origin at or below its last written offset: the agent sent it again (after a crash,
+   * past the stream's duplicate window). Written already, so skipped and counted. Otherwise the
+   * offset is remembered as the host's last for its origin.
+   */
+  private isResend(routed: Routed, host: string, originKey: string, offset: number): boolean {
+    let origins = routed.origins.get(host);
+    const last = origins?.get(originKey) ?? this.opts.state?.data?.hosts[host]?.origins[originKey];
+    if (last !== undefined && offset <= last) {
+      this.opts.counters.resendsSkipped++;
+      return true;
+    }
+    if (!origins) routed.origins.set(host, (origins = new Map()));
+    origins.set(originKey, offset);
+    return false;
   }
 
   private verdictFor(subject: string): Verdict {

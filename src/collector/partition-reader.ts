@@ -19,6 +19,8 @@ export interface ReadMessage {
   readonly msgId?: string;
   /** `Shipper-Part: k/n` on the parts of a split line. */
   readonly part?: string;
+  /** `Shipper-Batch: <count>` on a message holding several consecutive lines of one file. */
+  readonly batch?: string;
   /** Terminates this message (never redelivered; a terminated advisory feeds the dead letters), when the reader can. */
   term?(): void;
 }

@@ -107,6 +107,7 @@ export class PullReader implements PartitionReader {
             deliveries: d.deliveries,
             ...(m.msgId ? { msgId: m.msgId } : {}),
             ...(m.part ? { part: m.part } : {}),
+            ...(m.batch ? { batch: m.batch } : {}),
             ...(policy !== AckPolicy.None ? { term: () => nc.publish(reply, TERM) } : {}),
           });
         }

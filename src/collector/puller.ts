@@ -7,6 +7,7 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
 import { PART_HEADER } from "../protocol/line-parts.js";
+import { BATCH_HEADER } from "../protocol/batch.js";
 import type { Logger } from "../shared/log.js";
 import { MessageQueue } from "./message-queue.js";
 
@@ -45,6 +46,8 @@ export interface PulledMessage {
   readonly msgId?: string;
   /** `Shipper-Part`, on the parts of a split line. */
   readonly part?: string;
+  /** `Shipper-Batch`, on a message holding several lines. */
+  readonly batch?: string;
 }
 
 export class Puller {
@@ -160,7 +163,15 @@ export class Puller {
       if (this.outstanding > 0) this.outstanding--;
       const msgId = msg.headers?.get(MSG_ID_HEADER) || undefined;
       const part = msg.headers?.get(PART_HEADER) || undefined;
-      this.queue.push({ subject: msg.subject, reply, data: Buffer.from(msg.data), ...(msgId ? { msgId } : {}), ...(part ? { part } : {}) });
+      const batch = msg.headers?.get(BATCH_HEADER) || undefined;
+      this.queue.push({
+        subject: msg.subject,
+        reply,
+        data: Buffer.from(msg.data),
+        ...(msgId ? { msgId } : {}),
+        ...(part ? { part } : {}),
+        ...(batch ? { batch } : {}),
+      });
       return;
     }
     const code = msg.headers?.code ?? 0;

@@ -9,6 +9,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
 import { PART_HEADER } from "../protocol/line-parts.js";
+import { BATCH_HEADER } from "../protocol/batch.js";
 import type { ReadMessage } from "./partition-reader.js";
 
 export interface GapFill {
@@ -94,6 +95,7 @@ export class JetStreamSource implements StreamSource {
       const headers = headerValues(reply.hdrs);
       const msgId = headers.get(MSG_ID_HEADER.toLowerCase());
       const part = headers.get(PART_HEADER.toLowerCase());
+      const batch = headers.get(BATCH_HEADER.toLowerCase());
       fill.messages.push({
         subject: reply.subject,
         data: reply.data ? Buffer.from(reply.data, "base64") : new Uint8Array(0),
@@ -102,6 +104,7 @@ export class JetStreamSource implements StreamSource {
         deliveries: 0,
         ...(msgId ? { msgId } : {}),
         ...(part ? { part } : {}),
+        ...(batch ? { batch } : {}),
       });
     }
     return fill;
