@@ -10,7 +10,8 @@ import { defaultStreamSettings } from "../src/streams/desired.js";
 import { DEFAULT_DLQ_MAX_AGE_MS } from "../src/deadletter/desired.js";
 import { DeadLetterStore } from "../src/deadletter/store.js";
 import { retryDeadLetter, retryObstacle, RetryRefused } from "../src/deadletter/retry.js";
-import { DLQ_STREAM } from "../src/deadletter/names.js";
+import { DLQ_STREAM, retryMsgId } from "../src/deadletter/names.js";
+import { parseMsgId } from "../src/protocol/msg-id.js";
 
 async function withStore(body: (nc: NatsConnection, jsm: JetStreamManager, store: DeadLetterStore) => Promise<void>): Promise<void> {
   const server = await NatsServer.start();
@@ -71,10 +72,12 @@ test("dlq retry - lost lines, parts, lines over the max payload and subjects no 
     const part = await deadLetter(nc, { "Shipper-Subject": "logs.p0.h", "Shipper-Part": "1/3" });
     const nowhere = await deadLetter(nc, { "Shipper-Subject": "nobody.listens.here" });
     const huge = await deadLetter(nc, { "Shipper-Subject": "logs.p0.h" }, "x".repeat(nc.info!.max_payload - 1000));
+    const badBatch = await deadLetter(nc, { "Shipper-Subject": "logs.p0.h", "Shipper-Batch": "3" }, "one\ntwo");
     const expectations: Array<[number, RegExp]> = [
       [lost, /its line was never copied \(message 9 is no longer in stream LOGS_0\)/],
       [part, /it is part 1\/3 of a line split in parts/],
       [nowhere, /no stream captures its subject nobody\.listens\.here/],
+      [badBatch, /it is a malformed batch \(Shipper-Batch "3" does not match its 7 bytes\)/],
     ];
     // On a server with a smaller max payload `huge` would be refused; here it fits, so check the rule alone.
     const hugeEntry = (await store.get(huge))!;
@@ -85,4 +88,29 @@ test("dlq retry - lost lines, parts, lines over the max payload and subjects no 
     }
     assert.equal((await jsm.streams.info("LOGS_0")).state.messages, 0);
   });
+});
+
+test("dlq retry - a batch of lines is sent again as its lines, in order, each once, with ids no reader takes for an agent's", async () => {
+  await withStore(async (nc, jsm, store) => {
+    await jsm.consumers.add("LOGS_0", { durable_name: "READER", ack_policy: AckPolicy.Explicit });
+    const agentId = "web2.example.net:2049:1234:0badc0de:0:120:b3";
+    const seq = await deadLetter(nc, { "Shipper-Subject": "logs.p0.web2.example.net", "Shipper-Batch": "3", "Shipper-DLQ-Original-Msg-Id": agentId }, "first\n\nthird");
+    const first = await retryDeadLetter(store, seq);
+    assert.equal(first.streamSeqs.length, 3);
+    assert.equal(first.duplicates, 0);
+    const reader = await jetstream(nc).consumers.get("LOGS_0", "READER");
+    const got: string[] = [];
+    for (;;) {
+      const m = await reader.next({ expires: 1_000 });
+      if (!m) break;
+      got.push(m.string());
+      assert.equal(m.headers?.get("Shipper-Batch"), "", "no batch header on a retried line");
+      assert.equal(parseMsgId(m.headers!.get("Nats-Msg-Id")), undefined, "not an agent line id");
+      m.ack();
+    }
+    assert.deepEqual(got, ["first", "", "third"]);
+  });
+  for (const id of [retryMsgId(5, undefined), retryMsgId(5, "LOGS_0:9"), retryMsgId(5, "h:1:2:0badc0de:0:15"), retryMsgId(5, "h:1:2:0badc0de:0:15:b3", 2)]) {
+    assert.equal(parseMsgId(id), undefined, id);
+  }
 });

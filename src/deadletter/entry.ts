@@ -4,6 +4,7 @@
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { AGENT_DEAD_LETTER_PREFIX } from "../protocol/agent-dead-letter.js";
 import {
+  BATCH_HEADER,
   DLQ_ADVISORY_TIME_HEADER,
   DLQ_CONSUMER_HEADER,
   DLQ_DELIVERIES_HEADER,
@@ -46,6 +47,8 @@ export interface DeadLetterEntry {
   lost?: string;
   /** `k/n` when the line is one part of a split line. */
   part?: string;
+  /** The line count when the message is a batch of several lines (its `Shipper-Batch`). */
+  batch?: string;
   /** The entry's own Nats-Msg-Id. */
   msgId?: string;
   /** Size of the line in bytes. */
@@ -99,6 +102,7 @@ export function entryFrom(raw: RawDeadLetter): DeadLetterEntry {
     originalMsgId: get(DLQ_ORIGINAL_MSG_ID_HEADER) ?? (source === "agent" ? get("Nats-Msg-Id") : undefined),
     lost: get(DLQ_LOST_HEADER),
     part: get(PART_HEADER),
+    batch: get(BATCH_HEADER),
     msgId: get("Nats-Msg-Id"),
     size: raw.data.length,
     headers,

@@ -23,5 +23,11 @@ export const DLQ_LOST_HEADER = "Shipper-DLQ-Lost";
 /** On a retried line: the dead-letter sequence it came from. */
 export const RETRIED_FROM_HEADER = "Shipper-Retried-From";
 
+/**
+ * On a batch of several lines in one message (src/protocol/batch.ts, the agent's --batch-lines):
+ * the line count. Named here too so the dead letters do not depend on the batch code.
+ */
+export const BATCH_HEADER = "Shipper-Batch";
+
 /** Reasons a collector dead letter can have. */
 export type CollectorReason = "max-deliveries" | "terminated";

@@ -35,10 +35,12 @@ export function deadLetterMsgId(stream: string, seq: number): string {
 }
 
 /**
- * `Nats-Msg-Id` of a retried line: a second retry of the same dead letter (within the log
- * stream's duplicate window) is stored once. The entry's own id makes it unique even if the
- * dead-letter stream were recreated and its sequence numbers began again.
+ * `Nats-Msg-Id` of a retried line (line `k` of a retried batch): a second retry of the same dead
+ * letter, within the log stream's duplicate window, is stored once. The entry's own id makes it
+ * unique even if the dead-letter stream were recreated and its numbers began again. The last
+ * field (`r`, `r<k>`) is one no agent line id ends with, so a reader never takes a retried line
+ * for an agent's line (src/protocol/msg-id.ts) and never skips it as a re-send of its origin.
  */
-export function retryMsgId(dlqSeq: number, entryMsgId: string | undefined): string {
-  return entryMsgId ? `dlq-retry:${dlqSeq}:${entryMsgId}` : `dlq-retry:${dlqSeq}`;
+export function retryMsgId(dlqSeq: number, entryMsgId: string | undefined, line?: number): string {
+  return `dlq-retry:${dlqSeq}:${entryMsgId ? `${entryMsgId}:` : ""}r${line ?? ""}`;
 }

@@ -68,6 +68,7 @@ export function renderEntry(e: DeadLetterEntry): string {
   field("given up at", e.advisoryTime ? localTime(e.advisoryTime) : undefined);
   field("message id", e.originalMsgId);
   field("part", e.part);
+  field("batch", e.batch !== undefined ? `${e.batch} lines in one message` : undefined);
   field("LOST", e.lost);
   lines.push("Headers:");
   for (const [k, v] of e.headers) lines.push(`  ${k}: ${v}`);

@@ -193,8 +193,12 @@ export function registerDlq(program: Command): void {
 }
 
 function describeRetry(r: RetryResult): string {
-  const where = `${r.subject} -> stream ${r.stream} #${r.streamSeq}`;
-  const dup = r.duplicate ? " (already stored by an earlier retry of the same entry; not stored again)" : "";
+  const seqs = r.streamSeqs;
+  const at = seqs.length === 1 ? `#${seqs[0]}` : `#${seqs[0]}..#${seqs[seqs.length - 1]} (${seqs.length} lines of a batch, one message each)`;
+  const dup =
+    r.duplicates === 0
+      ? ""
+      : ` (${r.duplicates === seqs.length ? "already" : `${r.duplicates} of them already`} stored by an earlier retry of the same entry; not stored again)`;
   const removed = r.removed ? `removed from ${DLQ_STREAM}` : `it was already gone from ${DLQ_STREAM}`;
-  return `retried #${r.dlqSeq}: ${where}${dup}; ${removed}`;
+  return `retried #${r.dlqSeq}: ${r.subject} -> stream ${r.stream} ${at}${dup}; ${removed}`;
 }
