@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { FileFollower, type LineBatch } from "../src/agent/file-follower.js";
+import { linesOf } from "../src/agent/line-splitter.js";
 import { identityOf } from "../src/agent/file-identity.js";
 
 const log = pino({ level: "silent" });
@@ -19,7 +20,7 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
 }
 
 function text(batch: LineBatch | undefined): string[] {
-  return batch ? batch.lines.map((l) => l.toString()) : [];
+  return batch ? linesOf(batch).map((l) => l.toString()) : [];
 }
 
 test("file follower - reads one chunk per request, so an unread file is the buffer", async () => {
@@ -29,10 +30,10 @@ test("file follower - reads one chunk per request, so an unread file is the buff
     const follower = new FileFollower({ path: file, log, chunkBytes: 4096, pollIntervalMs: 20 });
     try {
       const first = await follower.next();
-      assert.equal(first!.lines.length, 40); // 4096 bytes hold 40 whole lines of 100 bytes
+      assert.equal(first!.ends.length, 40); // 4096 bytes hold 40 whole lines of 100 bytes
       assert.equal(follower.readPosition.offset, 4000);
-      let total = first!.lines.length;
-      while (total < 1000) total += (await follower.next())!.lines.length;
+      let total = first!.ends.length;
+      while (total < 1000) total += (await follower.next())!.ends.length;
       assert.equal(total, 1000);
       assert.equal(follower.readPosition.offset, statSync(file).size);
     } finally {

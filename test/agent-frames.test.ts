@@ -26,7 +26,8 @@ test("agent frames - a line frame is the HPUB nats.js would write, with the line
   let expected = "";
   for (let i = 0; i < payloads.length; i++) {
     const seq = [1, 10, 999_999_999, 1_234_567_890_123][i]!;
-    encoder.line(start, seq, ids.prefixBytes, offsets[i]!, Buffer.from(payloads[i]!, "utf8"));
+    const data = Buffer.from(`>>${payloads[i]!}<<`, "utf8");
+    encoder.line(start, seq, ids.prefixBytes, offsets[i]!, data, 2, data.length - 2);
     const id = lineMsgId("wëb1.example.net", "2049:77:0badf00d:1", offsets[i]!);
     expected += hpub("logs.p4.wëb1.example.net", `_INBOX.abc.${seq}`, `NATS/1.0\r\nNats-Msg-Id: ${id}\r\n\r\n`, payloads[i]!);
   }
@@ -38,8 +39,9 @@ test("agent frames - a frame with a prepared header block, and frames larger tha
   const { encoder, out, writes } = collect(64);
   const start = Buffer.from("HPUB s _I.", "latin1");
   const header = "NATS/1.0\r\nNats-Msg-Id: h:1:2:0badf00d:0:5:p1\r\nShipper-Part: 1/2\r\n\r\n";
-  encoder.frame(start, 7, Buffer.from(header), Buffer.from("y".repeat(100)));
-  encoder.frame(start, 8, Buffer.from(header), Buffer.from("z"));
+  const y = Buffer.from("y".repeat(100));
+  encoder.frame(start, 7, Buffer.from(header), y, 0, y.length);
+  encoder.frame(start, 8, Buffer.from(header), Buffer.from("az"), 1, 2);
   encoder.flush();
   encoder.flush(); // nothing pending: no empty write
   assert.equal(out(), hpub("s", "_I.7", header, "y".repeat(100)) + hpub("s", "_I.8", header, "z"));

@@ -43,6 +43,10 @@ export interface AgentConfig {
   /** How long a stop waits for lines in flight. */
   drainTimeoutMs: number;
   readChunkBytes: number;
+  /** Most lines in one message; 1 (the default) is one message per line (src/protocol/batch.ts). */
+  batchLines?: number;
+  /** Most payload bytes in one batch. */
+  batchBytes?: number;
 }
 
 export interface AgentCounters extends Omit<PublisherCounters, "refused" | "ackErrors" | "ackTimeouts"> {
@@ -85,6 +89,9 @@ export interface AgentOptions {
   ackTimeoutMs?: number;
   oversize?: OversizeMode;
   maxMessageBytes?: number;
+  /** Several lines per message (off by default; see src/protocol/batch.ts). */
+  batchLines?: number;
+  batchBytes?: number;
 }
 
 /** A file version's settled position: every line before `offset` is stored (or refused and logged). */
@@ -195,6 +202,8 @@ export class Agent {
         ackTimeoutMs: opts.ackTimeoutMs,
         oversize: opts.oversize,
         maxMessageBytes: opts.maxMessageBytes,
+        batchLines: opts.batchLines,
+        batchBytes: opts.batchBytes,
       });
     this.publisher.onSettled((origin, offset) => {
       const o = origin as FileLineOrigin;
@@ -219,6 +228,8 @@ export class Agent {
     return {
       linesRead: this.linesRead,
       published: p.published,
+      messages: p.messages,
+      batches: p.batches,
       acknowledged: p.acknowledged,
       duplicates: p.duplicates,
       retried: p.retried,
@@ -226,6 +237,7 @@ export class Agent {
       parts: p.parts,
       deadLettered: p.deadLettered,
       inFlight: p.inFlight,
+      inFlightMessages: p.inFlightMessages,
       inFlightBytes: p.inFlightBytes,
       errors: p.refused + p.ackErrors + p.ackTimeouts,
       refused: p.refused,
@@ -351,16 +363,15 @@ export class Agent {
   /** Publishes a batch; false when a stop arrived while waiting for room in the window. */
   private async publishBatch(entry: Followed, batch: LineBatch): Promise<boolean> {
     const origin = this.originOf(entry, batch);
-    const { lines, ends } = batch;
-    this.linesRead += lines.length;
-    for (let i = 0; i < lines.length; i++) {
-      const room = this.publisher.publish(this.subject, lines[i]!, origin, ends[i]!);
-      if (room) {
-        await unlessAborted(room, this.stopper.signal).catch((err: Error) => this.failWith(err));
-        if (this.stopRequested) return false;
-      }
+    const n = batch.ends.length;
+    this.linesRead += n;
+    let i = 0;
+    for (;;) {
+      i = this.publisher.publishLines(this.subject, batch, i, origin);
+      if (i >= n) return true;
+      await unlessAborted(this.publisher.room(), this.stopper.signal).catch((err: Error) => this.failWith(err));
+      if (this.stopRequested) return false;
     }
-    return true;
   }
 
   private originOf(entry: Followed, batch: LineBatch): FileLineOrigin {
@@ -431,6 +442,8 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         ackTimeoutMs: config.ackTimeoutMs,
         oversize: config.oversize,
         maxMessageBytes: streams.maxMessageBytes,
+        batchLines: config.batchLines,
+        batchBytes: config.batchBytes,
       });
       return await agent.run(signal);
     } finally {

@@ -26,10 +26,10 @@ import type { Logger } from "../shared/log.js";
 import { ChangeWaker } from "./change-waker.js";
 import { describeIdentity, identityOf, sameFile, type FileIdentity } from "./file-identity.js";
 import { fingerprintOf } from "./fingerprint.js";
-import { LineSplitter } from "./line-splitter.js";
+import { LineSplitter, type Lines } from "./line-splitter.js";
 
-/** Complete lines of one file version; `ends[i]` is the offset just past `lines[i]`'s newline. */
-export interface LineBatch {
+/** Complete lines of one file version, one after the other in `data` (see line-splitter.ts). */
+export interface LineBatch extends Lines {
   /** The followed path (even while a renamed-away or copied file is read for it). */
   readonly path: string;
   readonly identity: FileIdentity;
@@ -37,8 +37,6 @@ export interface LineBatch {
   readonly fingerprint: string;
   /** Bumped each time this same file is truncated and read again from 0, so offsets stay unique. */
   readonly generation: number;
-  readonly lines: Buffer[];
-  readonly ends: number[];
 }
 
 /** Where to start the first file opened (see `start`); later ones start at 0. */
@@ -430,10 +428,12 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       want = Math.min(this.chunkBytes, copy.size - cur.position);
       if (want <= 0) return await this.finishCopy();
     }
-    let chunk = this.spare;
+    // The start of an unfinished line comes first in the buffer, so lines are consecutive bytes.
+    let { buf, at } = this.splitter.readBuffer(want, this.spare);
     this.spare = undefined;
-    if (!chunk || chunk.length < want) chunk = Buffer.allocUnsafe(want);
-    const { bytesRead } = await (copy ?? cur).fh.read(chunk, 0, want, cur.position);
+    // A long unfinished line reads as much again as it holds, so it is copied a bounded number of times.
+    if (!copy && at > want) want = Math.min(at, buf.length - at);
+    const { bytesRead } = await (copy ?? cur).fh.read(buf, at, want, cur.position);
     if (bytesRead === 0) {
       if (copy) return await this.finishCopy();
       this.idle = true; // an fstat decides what comes next; the buffer is let go
@@ -442,22 +442,19 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     cur.position += bytesRead;
     if (cur.position > cur.seenSize) cur.seenSize = cur.position;
     if (this.leaving) this.leaving.lastDataAt = Date.now();
-    let data = chunk.subarray(0, bytesRead);
-    if (bytesRead < chunk.length / 8) {
-      // A small tail write: copy it so the lines do not pin a whole chunk, and reuse the chunk.
-      data = Buffer.from(data);
-      this.spare = chunk;
+    if (at + bytesRead < buf.length / 8) {
+      // A small tail write: copy it so the lines do not pin a whole buffer, and reuse the buffer.
+      this.spare = buf;
+      buf = Buffer.from(buf.subarray(0, at + bytesRead));
     }
-    const lines: Buffer[] = [];
-    const ends: number[] = [];
-    this.splitter.push(data, { lines, ends });
-    if (lines.length === 0) return undefined;
+    const lines = this.splitter.split(buf, at, bytesRead);
+    if (!lines) return undefined;
     // A complete line exists, so the first line is complete too: the fingerprint is known.
     if (cur.fingerprint === undefined) {
       cur.fingerprint = (await fingerprintOf(copy?.fh ?? cur.fh)) ?? NO_FINGERPRINT;
       cur.generation = this.resume.generationFor?.(cur.identity, cur.fingerprint, cur.generation) ?? cur.generation;
     }
-    return { path: this.path, identity: cur.identity, fingerprint: cur.fingerprint, generation: cur.generation, lines, ends };
+    return { path: this.path, identity: cur.identity, fingerprint: cur.fingerprint, generation: cur.generation, ...lines };
   }
 
   /**
@@ -624,18 +621,19 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     const held = this.splitter.takeHeld();
     if (held) cur.fingerprint ??= (await fingerprintOf(cur.fh)) ?? NO_FINGERPRINT;
     const batch: LineBatch | undefined = held
-      ? { path: this.path, identity: cur.identity, fingerprint: cur.fingerprint!, generation: cur.generation, lines: [held.line], ends: [held.end] }
+      ? { path: this.path, identity: cur.identity, fingerprint: cur.fingerprint!, generation: cur.generation, ...held }
       : undefined;
-    const heldNote = held ? ` (its last ${held.line.length} bytes had no newline; sent as a line)` : "";
+    const heldBytes = held?.data.length ?? 0;
+    const heldNote = held ? ` (its last ${heldBytes} bytes had no newline; sent as a line)` : "";
     if (leaving.reason === "deleted") {
       this.log.info(`"${this.path}" was deleted: finished file ${describeIdentity(cur.identity)} at offset ${cur.position}${heldNote}` + (this.endAfterDeletion ? "" : `; waiting for "${this.path}" to appear again`));
-      this.onEvent({ type: "deleted", identity: cur.identity, finishedAt: cur.position, unterminatedBytes: held?.line.length ?? 0 });
+      this.onEvent({ type: "deleted", identity: cur.identity, finishedAt: cur.position, unterminatedBytes: heldBytes });
     } else {
       this.log.info(
         `"${this.path}" was rotated: finished file ${describeIdentity(cur.identity)}` + (cur.readPath !== this.path ? ` ("${cur.readPath}")` : "") +
           ` at offset ${cur.position}${heldNote}` + (leaving.next ? `; now following file ${describeIdentity(leaving.next)}` : ""),
       );
-      this.onEvent({ type: "rotated", from: cur.identity, to: leaving.next, finishedAt: cur.position, unterminatedBytes: held?.line.length ?? 0 });
+      this.onEvent({ type: "rotated", from: cur.identity, to: leaving.next, finishedAt: cur.position, unterminatedBytes: heldBytes });
     }
     this.resume.left?.({ path: this.path, identity: cur.identity, fingerprint: cur.fingerprint, generation: cur.generation, readOffset: this.splitter.offset, reason: leaving.reason });
     await cur.fh.close().catch(() => {});

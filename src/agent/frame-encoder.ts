@@ -4,7 +4,8 @@
 //   HPUB <subject> <reply> <header bytes> <total bytes>\r\n<header block><payload>\r\n
 //
 // The reply is `<inbox prefix><seq>` (the publisher's wildcard inbox; seq matches the PubAck to its
-// message) and the header block of a line is `NATS/1.0\r\nNats-Msg-Id: <id prefix><offset>\r\n\r\n`:
+// message) and the header block of a line is `NATS/1.0\r\nNats-Msg-Id: <id prefix><offset>\r\n\r\n`
+// (a batch of n lines: `...<offset>:b<n>\r\nShipper-Batch: <n>\r\n\r\n`, src/protocol/batch.ts):
 // both prefixes are prepared once (per subject, per file version), so a line costs a few copies and
 // three numbers written as digits, with no string and no object made for it.
 //
@@ -12,7 +13,12 @@
 // full; bytes handed out are never written again (the socket may still hold them): later frames go
 // into the arena's free rest or a new arena.
 
+import { BATCH_HEADER } from "../protocol/batch.js";
+
 const CR = 13;
+const LOWER_B = 98;
+/** `\r\nShipper-Batch: ` between a batch's id and its count. */
+const BATCH_FIELD = Buffer.from(`\r\n${BATCH_HEADER}: `, "latin1");
 const LF = 10;
 const SPACE = 32;
 const ZERO = 48;
@@ -52,6 +58,14 @@ function writeDecimal(buf: Uint8Array, pos: number, n: number, len: number): voi
   } while (n > 0);
 }
 
+/** Header bytes of a line (lines = 1) or batch message whose id prefix has `idPrefixLength` bytes. */
+export function lineHeaderBytes(idPrefixLength: number, offset: number, lines: number): number {
+  const base = idPrefixLength + decimalLength(offset) + 4;
+  if (lines <= 1) return base;
+  const n = decimalLength(lines);
+  return base + 2 + n + BATCH_FIELD.length + n;
+}
+
 /** Copies `src` to `dst` at `pos`; a loop for the short prefixes, where it beats a native call. */
 function copy(dst: Uint8Array, pos: number, src: Uint8Array): void {
   const n = src.length;
@@ -60,6 +74,17 @@ function copy(dst: Uint8Array, pos: number, src: Uint8Array): void {
     return;
   }
   for (let i = 0; i < n; i++) dst[pos + i] = src[i]!;
+}
+
+/** Copies `src[from..to)` to `dst` at `pos`; returns the position after it. */
+function copyRange(dst: Uint8Array, pos: number, src: Buffer, from: number, to: number): number {
+  const n = to - from;
+  if (n > 48) {
+    src.copy(dst, pos, from, to);
+    return pos + n;
+  }
+  for (let i = 0; i < n; i++) dst[pos + i] = src[from + i]!;
+  return pos + n;
 }
 
 export class FrameEncoder {
@@ -79,13 +104,15 @@ export class FrameEncoder {
   }
 
   /**
-   * One line: `start` is `HPUB <subject> <inbox prefix>` (ASCII or UTF-8 bytes), `idPrefix` is
-   * `NATS/1.0\r\nNats-Msg-Id: <host>:<file version>:`. Returns the frame's header and payload bytes.
+   * One line, or a batch of `lines` lines (> 1), whose bytes are `data[from..to)`: `start` is
+   * `HPUB <subject> <inbox prefix>` (ASCII or UTF-8 bytes), `idPrefix` is
+   * `NATS/1.0\r\nNats-Msg-Id: <host>:<file version>:`, `offset` the (last) line's.
    */
-  line(start: Uint8Array, seq: number, idPrefix: Uint8Array, offset: number, payload: Uint8Array): number {
+  line(start: Uint8Array, seq: number, idPrefix: Uint8Array, offset: number, data: Buffer, from: number, to: number, lines = 1): void {
     const offsetLen = decimalLength(offset);
-    const headerBytes = idPrefix.length + offsetLen + 4;
-    const total = headerBytes + payload.length;
+    const linesLen = lines > 1 ? decimalLength(lines) : 0;
+    const headerBytes = lineHeaderBytes(idPrefix.length, offset, lines);
+    const total = headerBytes + (to - from);
     const seqLen = decimalLength(seq);
     const headerLen = decimalLength(headerBytes);
     const totalLen = decimalLength(total);
@@ -108,21 +135,29 @@ export class FrameEncoder {
     p += idPrefix.length;
     writeDecimal(buf, p, offset, offsetLen);
     p += offsetLen;
+    if (lines > 1) {
+      buf[p++] = 58; // ":"
+      buf[p++] = LOWER_B;
+      writeDecimal(buf, p, lines, linesLen);
+      p += linesLen;
+      copy(buf, p, BATCH_FIELD);
+      p += BATCH_FIELD.length;
+      writeDecimal(buf, p, lines, linesLen);
+      p += linesLen;
+    }
     buf[p++] = HEADER_END[0];
     buf[p++] = HEADER_END[1];
     buf[p++] = HEADER_END[2];
     buf[p++] = HEADER_END[3];
-    copy(buf, p, payload);
-    p += payload.length;
+    p = copyRange(buf, p, data, from, to);
     buf[p++] = CR;
     buf[p++] = LF;
     this.pos = p;
-    return total;
   }
 
   /** A message with a whole prepared header block (`NATS/1.0\r\n...\r\n\r\n`): parts, dead letters. */
-  frame(start: Uint8Array, seq: number, header: Uint8Array, payload: Uint8Array): void {
-    const total = header.length + payload.length;
+  frame(start: Uint8Array, seq: number, header: Uint8Array, data: Buffer, from: number, to: number): void {
+    const total = header.length + (to - from);
     const seqLen = decimalLength(seq);
     const headerLen = decimalLength(header.length);
     const totalLen = decimalLength(total);
@@ -143,8 +178,7 @@ export class FrameEncoder {
     buf[p++] = LF;
     copy(buf, p, header);
     p += header.length;
-    copy(buf, p, payload);
-    p += payload.length;
+    p = copyRange(buf, p, data, from, to);
     buf[p++] = CR;
     buf[p++] = LF;
     this.pos = p;

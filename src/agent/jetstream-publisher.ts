@@ -14,6 +14,9 @@
 // Lines are encoded as protocol frames straight into one buffer per read (frame-encoder.ts) and
 // handed to the connection in one write (nats-wire.ts); where that is not possible, nc.publish()
 // with a prepared header does the same, at about two thirds of the rate.
+// With batching on (batchLines > 1; off by default), consecutive lines of one read go out as one
+// message of up to batchLines lines and batchBytes bytes (src/protocol/batch.ts); everything
+// above holds per message, and the counters still count lines.
 // Nothing is dropped silently: a line larger than the largest message (the server's max payload,
 // or the stream's max_msg_size when known) is split into parts (src/protocol/line-parts.ts) or
 // sent to the agent dead-letter subject (src/protocol/agent-dead-letter.ts), by `oversize`, and
@@ -23,9 +26,10 @@
 import { createInbox, type Msg, type NatsConnection, type PublishOptions, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
 import { NoStreamError, PublisherClosedError } from "./errors.js";
-import { InFlightWindow, type InFlightLine } from "./inflight-window.js";
+import { InFlightWindow } from "./inflight-window.js";
+import type { Lines } from "./line-splitter.js";
 import { encodeHeaders, MsgIdHeaderEncoder, PreparedHeaders } from "./msg-id-header.js";
-import { decimalLength, FrameEncoder } from "./frame-encoder.js";
+import { FrameEncoder, lineHeaderBytes } from "./frame-encoder.js";
 import { rawSender, replyToken } from "./nats-wire.js";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
 import { formatPart, PART_HEADER } from "../protocol/line-parts.js";
@@ -45,7 +49,7 @@ export interface JetStreamPublisherOptions {
   /** The host name in every message id. */
   host: string;
   log: Logger;
-  /** Most lines in flight (sent, not acknowledged). */
+  /** Most messages in flight (sent, not acknowledged): lines, or batches when batching. */
   maxInFlight?: number;
   /** Most bytes (payload and headers) in flight. */
   maxInFlightBytes?: number;
@@ -57,8 +61,12 @@ export interface JetStreamPublisherOptions {
   oversize?: OversizeMode;
   /** The largest message the line's stream takes (its max_msg_size), when smaller than the server's max payload. */
   maxMessageBytes?: number;
-  /** Encode protocol frames and write them in one go (default); false uses nc.publish() per line. */
+  /** Encode protocol frames and write them in one go (default); false uses nc.publish() per message. */
   rawFrames?: boolean;
+  /** Most lines in one message (src/protocol/batch.ts); 1, the default, sends one message per line. */
+  batchLines?: number;
+  /** Most payload bytes of a batch (it is also kept within the largest message). */
+  batchBytes?: number;
 }
 
 export type OversizeMode = "split" | "dead-letter";
@@ -67,6 +75,10 @@ export const OVERSIZE_MODES: readonly OversizeMode[] = ["split", "dead-letter"];
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000;
+export const DEFAULT_BATCH_BYTES = 64 * 1024;
+/** Room kept in the largest message for a batch's header beyond its id prefix (offset, count twice, field name). */
+const BATCH_HEADER_ROOM = 80;
+const NEWLINE = 10;
 
 /** JetStream's "message size exceeds maximum allowed" (the stream's max_msg_size). */
 const JS_ERR_MESSAGE_TOO_LARGE = 10054;
@@ -89,6 +101,8 @@ export class JetStreamPublisher implements LinePublisher {
   private currentAckTimeoutMs: number;
   private readonly oversize: OversizeMode;
   private readonly deadLetterSubject: string;
+  private readonly batchLines: number;
+  private readonly batchBytes: number;
   /** The stream's max_msg_size, when known and positive. */
   maxMessageBytes: number;
   /** Lines already logged as refused (parts of one line are refused together). */
@@ -101,7 +115,7 @@ export class JetStreamPublisher implements LinePublisher {
   private readonly headers = new PreparedHeaders();
   private readonly pubOpts: PublishOptions;
   private encodedOrigin?: LineOrigin;
-  /** Frames for the connection, when it takes raw bytes (nats-wire.ts); else nc.publish() per line. */
+  /** Frames for the connection, when it takes raw bytes (nats-wire.ts); else nc.publish() per message. */
   private readonly frames?: FrameEncoder;
   private flushQueued = false;
   private readonly flushFrames = () => {
@@ -111,6 +125,14 @@ export class JetStreamPublisher implements LinePublisher {
   /** `HPUB <subject> <inbox>` of the last subject sent to. */
   private startSubject = "";
   private start: Uint8Array = new Uint8Array(0);
+  /** PubAcks are taken one by one; settled positions are reported once per burst. */
+  private advanceQueued = false;
+  private readonly advanceNow = () => {
+    this.advanceQueued = false;
+    this.window.advance(this.reportSettled);
+    this.updateGauges();
+    this.wakeIfRoom();
+  };
   private readonly timer: NodeJS.Timeout;
   private statusIterator?: { stop?: () => void };
 
@@ -139,6 +161,8 @@ export class JetStreamPublisher implements LinePublisher {
     this.currentAckTimeoutMs = this.ackTimeoutMs;
     this.oversize = opts.oversize ?? "split";
     this.deadLetterSubject = agentDeadLetterSubject(opts.host);
+    this.batchLines = Math.max(1, Math.floor(opts.batchLines ?? 1));
+    this.batchBytes = Math.max(1, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
     this.maxMessageBytes = opts.maxMessageBytes && opts.maxMessageBytes > 0 ? opts.maxMessageBytes : Number.POSITIVE_INFINITY;
     this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
     this.failed.catch(() => {}); // observed through publish()/drain() too; never unhandled
@@ -166,23 +190,57 @@ export class JetStreamPublisher implements LinePublisher {
     this.refusedListeners.push(listener);
   }
 
-  publish(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number): Promise<void> | undefined {
-    if (this.failure) throw this.failure;
-    if (this.closed) throw new PublisherClosedError("the publisher is closed");
+  publishLines(subject: string, lines: Lines, from: number, origin: LineOrigin): number {
+    this.checkOpen();
     this.useOrigin(origin);
-    const headerBytes = this.encoder.prefixBytes.length + decimalLength(offset) + 4;
-    this.counters.published++;
-    const serverMax = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    if (payload.length + headerBytes > Math.min(serverMax, this.maxMessageBytes)) {
-      this.publishOversize(subject, payload, origin, offset, serverMax);
-    } else {
-      this.send(this.window.add(subject, payload, origin, offset, payload.length + headerBytes, Date.now()));
+    const { data, ends, dataOffset } = lines;
+    const n = ends.length;
+    const limit = this.largestMessage();
+    const now = Date.now();
+    // A batch's payload: at most batchBytes, and room for its header in the largest message.
+    const batchRoom = Math.min(this.batchBytes, limit - this.encoder.prefixBytes.length - BATCH_HEADER_ROOM);
+    const batching = this.batchLines > 1 && batchRoom > 0;
+    let i = from;
+    try {
+      while (i < n) {
+        const start = i === 0 ? 0 : ends[i - 1]! - dataOffset;
+        let j = i + 1;
+        if (batching) {
+          const most = Math.min(n, i + this.batchLines);
+          // Payload of lines i..j: up to the last one's newline, which it leaves out.
+          while (j < most && ends[j]! - dataOffset - 1 - start <= batchRoom) j++;
+        }
+        let end = ends[j - 1]! - dataOffset;
+        if (data[end - 1] === NEWLINE) end--;
+        else if (j - i > 1) {
+          // Only a line without newline could end here (a file's last, see takeHeld): never in a batch.
+          j--;
+          end = ends[j - 1]! - dataOffset - 1;
+        }
+        this.publishMessage(subject, data, start, end, origin, ends[j - 1]!, j - i, limit, now);
+        i = j;
+        if (this.isFull() || this.failure) break;
+      }
+    } finally {
+      this.updateGauges();
     }
+    return i;
+  }
+
+  publish(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number): Promise<void> | undefined {
+    this.checkOpen();
+    this.useOrigin(origin);
+    const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+    this.publishMessage(subject, data, 0, data.length, origin, offset, 1, this.largestMessage(), Date.now());
     this.updateGauges();
-    if (this.window.count >= this.maxInFlight || this.window.bytes >= this.maxInFlightBytes) {
-      return new Promise<void>((resolve, reject) => this.roomWaiters.push({ resolve, reject }));
-    }
-    return undefined;
+    return this.isFull() ? this.room() : undefined;
+  }
+
+  room(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new PublisherClosedError("the publisher is closed"));
+    if (!this.isFull()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.roomWaiters.push({ resolve, reject }));
   }
 
   async drain(timeoutMs: number): Promise<boolean> {
@@ -209,11 +267,40 @@ export class JetStreamPublisher implements LinePublisher {
     if (!this.nc.isClosed()) this.sub.unsubscribe();
   }
 
+  private checkOpen(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new PublisherClosedError("the publisher is closed");
+  }
+
+  private isFull(): boolean {
+    return this.window.count >= this.maxInFlight || this.window.bytes >= this.maxInFlightBytes;
+  }
+
+  /** The largest message the line's stream takes. */
+  private largestMessage(): number {
+    return Math.min(this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY, this.maxMessageBytes);
+  }
+
   private useOrigin(origin: LineOrigin): void {
     if (origin !== this.encodedOrigin) {
       this.encoder.use(this.host, origin.key);
       this.encodedOrigin = origin;
     }
+  }
+
+  /** One message: `data[from..to)`, a line or a batch of `lines` lines, the last ending at `offset`. */
+  private publishMessage(subject: string, data: Buffer, from: number, to: number, origin: LineOrigin, offset: number, lines: number, limit: number, now: number): void {
+    const headerBytes = lineHeaderBytes(this.encoder.prefixBytes.length, offset, lines);
+    this.counters.published += lines;
+    if (to - from + headerBytes > limit) {
+      // Only a single line gets here: batches are cut to fit.
+      this.publishOversize(subject, data.subarray(from, to), origin, offset);
+      return;
+    }
+    const seq = this.window.add(subject, data, from, to, origin, offset, to - from + headerBytes, lines, now);
+    this.counters.messages++;
+    if (lines > 1) this.counters.batches++;
+    this.send(seq);
   }
 
   /**
@@ -222,7 +309,8 @@ export class JetStreamPublisher implements LinePublisher {
    * the window like a line, all with the line's offset, so the position moves past the line only
    * once every part is stored.
    */
-  private publishOversize(subject: string, payload: Uint8Array, origin: LineOrigin, offset: number, serverMax: number): void {
+  private publishOversize(subject: string, payload: Buffer, origin: LineOrigin, offset: number): void {
+    const serverMax = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
     const limit = Math.min(serverMax, this.maxMessageBytes);
     const lineId = lineMsgId(this.host, origin.key, offset);
     const toDeadLetters = this.oversize === "dead-letter";
@@ -234,8 +322,9 @@ export class JetStreamPublisher implements LinePublisher {
           [REASON_HEADER, `oversize: ${payload.length} bytes, the largest message is ${limit} bytes`],
         ]
       : [];
-    const messages: { payload: Uint8Array; header: Buffer }[] = [];
+    const messages: { payload: Buffer; header: Buffer }[] = [];
     const whole = encodeHeaders([[MSG_ID_HEADER, lineId], ...extra]);
+    const now = Date.now();
     if (toDeadLetters && payload.length + whole.length <= room) {
       messages.push({ payload, header: whole });
     } else {
@@ -251,8 +340,8 @@ export class JetStreamPublisher implements LinePublisher {
         n = next;
       }
       if (partBytes <= 0 || n * partBytes < payload.length) {
-        const line = this.window.add(subject, payload, origin, offset, payload.length, Date.now());
-        this.refuse(line, `it is ${payload.length} bytes, and a max payload of ${room} bytes leaves no room to split it`);
+        const seq = this.window.add(subject, payload, 0, payload.length, origin, offset, payload.length, 1, now);
+        this.refuse(seq, `it is ${payload.length} bytes, and a max payload of ${room} bytes leaves no room to split it`);
         return;
       }
       for (let k = 1; k <= n; k++) {
@@ -267,29 +356,36 @@ export class JetStreamPublisher implements LinePublisher {
       `line ending at offset ${offset} of "${origin.path}" is ${payload.length} bytes, over the largest message of ${limit} bytes: ` +
         (toDeadLetters ? `sent to "${target}"` : `sent`) + (messages.length > 1 ? ` as ${messages.length} parts` : ""),
     );
-    for (const m of messages) {
-      const line = this.window.add(target, m.payload, origin, offset, m.payload.length + m.header.length, Date.now());
-      line.header = m.header;
-      line.deadLetter = toDeadLetters || undefined;
-      this.send(line);
-    }
+    // The line counts once, on its last message: acknowledged when every part is.
+    messages.forEach((m, k) => {
+      const last = k === messages.length - 1;
+      const seq = this.window.add(target, m.payload, 0, m.payload.length, origin, offset, m.payload.length + m.header.length, last ? 1 : 0, now);
+      const e = this.window.extraFor(seq);
+      e.header = m.header;
+      e.deadLetter = toDeadLetters || undefined;
+      this.counters.messages++;
+      this.send(seq);
+    });
   }
 
-  private send(line: InFlightLine): void {
-    // While disconnected nats.js would buffer and then discard the line, or send it after
-    // reconnecting ahead of older lines; it waits in the window and goes out, in order, on reconnect.
+  private send(seq: number): void {
+    // While disconnected nats.js would buffer and then discard the message, or send it after
+    // reconnecting ahead of older ones; it waits in the window and goes out, in order, on reconnect.
     if (!this.connected) return;
+    const w = this.window;
+    const subject = w.subject(seq);
+    const header = w.extra(seq)?.header;
     const frames = this.frames;
     if (frames) {
-      if (line.subject !== this.startSubject) {
-        this.startSubject = line.subject;
-        this.start = Buffer.from(`HPUB ${line.subject} ${this.inbox}`, "utf8");
+      if (subject !== this.startSubject) {
+        this.startSubject = subject;
+        this.start = Buffer.from(`HPUB ${subject} ${this.inbox}`, "utf8");
       }
-      if (line.header) {
-        frames.frame(this.start, line.seq, line.header, line.payload);
+      if (header) {
+        frames.frame(this.start, seq, header, w.data(seq), w.from(seq), w.to(seq));
       } else {
-        this.useOrigin(line.origin);
-        frames.line(this.start, line.seq, this.encoder.prefixBytes, line.offset, line.payload);
+        this.useOrigin(w.origin(seq));
+        frames.line(this.start, seq, this.encoder.prefixBytes, w.offset(seq), w.data(seq), w.from(seq), w.to(seq), w.lineCount(seq));
       }
       // Everything published in this turn of the event loop goes out in one write.
       if (!this.flushQueued) {
@@ -298,34 +394,37 @@ export class JetStreamPublisher implements LinePublisher {
       }
       return;
     }
-    if (line.header) {
-      this.headers.bytes = line.header;
+    if (header) {
+      this.headers.bytes = header;
     } else {
-      this.useOrigin(line.origin);
-      this.headers.bytes = this.encoder.encode(line.offset);
+      this.useOrigin(w.origin(seq));
+      this.headers.bytes = this.encoder.encode(w.offset(seq), w.lineCount(seq));
     }
-    this.pubOpts.reply = this.inbox + line.seq;
+    this.pubOpts.reply = this.inbox + seq;
     try {
-      this.nc.publish(line.subject, line.payload, this.pubOpts);
+      this.nc.publish(subject, w.payload(seq), this.pubOpts);
     } catch (err) {
       if (this.nc.isClosed()) this.fail(new PublisherClosedError(`the NATS connection is closed: ${(err as Error).message}`));
       else this.fail(err as Error);
     }
   }
 
-  private refuse(line: InFlightLine, reason: string): void {
-    const which = `${line.origin.key}:${line.offset}`;
+  /** Gives up a message that can never be stored (after counting and logging it) and settles it. */
+  private refuse(seq: number, reason: string): void {
+    const origin = this.window.origin(seq);
+    const offset = this.window.offset(seq);
+    const which = `${origin.key}:${offset}`;
     if (which !== this.lastRefused) {
       // Parts of one line are refused together: counted and logged once.
       this.lastRefused = which;
-      this.counters.refused++;
-      this.log.error(
-        `line ending at offset ${line.offset} of "${line.origin.path}" (file ${line.origin.key}) not stored: ${reason}; counted as refused`,
-      );
-      for (const l of this.refusedListeners) l(line.origin, line.offset, line.payload, reason);
+      const lines = Math.max(1, this.window.lineCount(seq));
+      this.counters.refused += lines;
+      const what = lines > 1 ? `batch of ${lines} lines` : "line";
+      this.log.error(`${what} ending at offset ${offset} of "${origin.path}" (file ${origin.key}) not stored: ${reason}; counted as refused`);
+      for (const l of this.refusedListeners) l(origin, offset, this.window.payload(seq), reason);
     }
-    this.window.settle(line);
-    this.window.advance(this.reportSettled);
+    this.window.settle(seq);
+    this.queueAdvance();
   }
 
   private onReply(err: Error | null, msg: Msg): void {
@@ -333,64 +432,74 @@ export class JetStreamPublisher implements LinePublisher {
       this.log.error(`the PubAck subscription failed: ${err.message}`);
       return;
     }
+    const w = this.window;
     const seq = replyToken(msg, this.inbox.length);
-    const line = this.window.get(seq);
-    if (!line) return; // a late PubAck for a line already settled by an earlier answer
+    if (!w.isUnsettled(seq)) return; // a late PubAck for a message already settled by an earlier answer
     const ack = readPubAck(msg);
     switch (ack.kind) {
-      case "stored":
-        this.counters.acknowledged++;
-        if (ack.duplicate) this.counters.duplicates++;
-        this.window.settle(line);
+      case "stored": {
+        const lines = w.lineCount(seq);
+        this.counters.acknowledged += lines;
+        if (ack.duplicate) this.counters.duplicates += lines;
+        w.settle(seq);
         this.currentAckTimeoutMs = this.ackTimeoutMs;
         break;
+      }
       case "no-stream":
-        if (line.deadLetter) {
-          this.refuse(line, `no JetStream stream captures the dead-letter subject "${line.subject}" (create one, or use --oversize split)`);
+        if (w.extra(seq)?.deadLetter) {
+          this.refuse(seq, `no JetStream stream captures the dead-letter subject "${w.subject(seq)}" (create one, or use --oversize split)`);
           break;
         }
-        this.fail(new NoStreamError(line.subject));
+        this.fail(new NoStreamError(w.subject(seq)));
         return;
       case "error":
         this.counters.ackErrors++;
         if (ack.errCode === JS_ERR_MESSAGE_TOO_LARGE) {
-          this.refuse(line, `the stream refused it: ${ack.description}`);
+          this.refuse(seq, `the stream refused it: ${ack.description}`);
         } else {
           // Kept in flight: the next go-back sends it again with the same id.
-          if (line.error === undefined) {
-            this.log.error(`the server refused the line ending at offset ${line.offset} of "${line.origin.path}": ${ack.description}; it will be sent again`);
+          const e = w.extraFor(seq);
+          if (e.error === undefined) {
+            this.log.error(`the server refused the line ending at offset ${w.offset(seq)} of "${w.origin(seq).path}": ${ack.description}; it will be sent again`);
           }
-          line.error = ack.description;
+          e.error = ack.description;
         }
         break;
     }
-    this.window.advance(this.reportSettled);
-    this.updateGauges();
-    this.wakeIfRoom();
+    this.queueAdvance();
+  }
+
+  private queueAdvance(): void {
+    if (this.advanceQueued) return;
+    this.advanceQueued = true;
+    queueMicrotask(this.advanceNow);
   }
 
   private checkTimeouts(): void {
-    const oldest = this.window.oldest();
-    if (!oldest || this.failure || this.closed) return;
-    if (Date.now() - oldest.sentAt < this.currentAckTimeoutMs) return;
+    const w = this.window;
+    const oldest = w.oldest();
+    if (oldest < 0 || this.failure || this.closed) return;
+    if (Date.now() - w.sentAt(oldest) < this.currentAckTimeoutMs) return;
     if (!this.connected) return; // everything is sent again on reconnect
     this.counters.ackTimeouts++;
-    const why = oldest.error
-      ? `the server refused the line ending at offset ${oldest.offset} of "${oldest.origin.path}" (${oldest.error})`
-      : `no acknowledgement within ${this.currentAckTimeoutMs} ms for the line ending at offset ${oldest.offset} of "${oldest.origin.path}"`;
-    this.log.warn(`${why}; sending the ${this.window.count} unacknowledged lines again with the same message ids`);
+    const error = w.extra(oldest)?.error;
+    const where = `the line ending at offset ${w.offset(oldest)} of "${w.origin(oldest).path}"`;
+    const why = error
+      ? `the server refused ${where} (${error})`
+      : `no acknowledgement within ${this.currentAckTimeoutMs} ms for ${where}`;
+    this.log.warn(`${why}; sending the ${w.lines} unacknowledged lines again with the same message ids`);
     this.goBack();
     this.currentAckTimeoutMs = Math.min(this.currentAckTimeoutMs * 2, this.maxAckTimeoutMs);
   }
 
-  /** Sends every unsettled line again, in order, with the same message ids. */
+  /** Sends every unsettled message again, in order, with the same message ids. */
   private goBack(): void {
     const now = Date.now();
-    for (const line of this.window.unsettled()) {
+    for (const seq of this.window.unsettled()) {
       if (this.failure) return;
-      line.sentAt = now;
-      this.counters.retried++;
-      this.send(line);
+      this.window.setSentAt(seq, now);
+      this.counters.retried += this.window.lineCount(seq);
+      this.send(seq);
     }
   }
 
@@ -406,7 +515,7 @@ export class JetStreamPublisher implements LinePublisher {
           this.connected = true;
           // nats.js drops what was buffered while disconnected; the server may have lost the rest.
           if (this.window.count > 0) {
-            this.log.info(`reconnected: sending the ${this.window.count} unacknowledged lines again with the same message ids`);
+            this.log.info(`reconnected: sending the ${this.window.lines} unacknowledged lines again with the same message ids`);
             this.goBack();
           }
         }
@@ -418,7 +527,8 @@ export class JetStreamPublisher implements LinePublisher {
   }
 
   private updateGauges(): void {
-    this.counters.inFlight = this.window.count;
+    this.counters.inFlight = this.window.lines;
+    this.counters.inFlightMessages = this.window.count;
     this.counters.inFlightBytes = this.window.bytes;
   }
 

@@ -3,6 +3,7 @@
 // (SPEC.md §8, issue 4). The prefix `<host>:<file version>:` is encoded once per file version.
 import { MsgHdrsImpl } from "@nats-io/transport-node";
 import { MSG_ID_HEADER } from "../protocol/headers.js";
+import { BATCH_HEADER } from "../protocol/batch.js";
 
 const TAIL = Buffer.from("\r\n\r\n", "latin1");
 
@@ -24,14 +25,14 @@ export class MsgIdHeaderEncoder {
     return this.prefix;
   }
 
-  /** The header of one line ending at `offset`. */
-  encode(offset: number): Buffer {
-    const digits = String(offset);
+  /** The header of one line ending at `offset`, or of a batch of `lines` lines whose last line ends there (src/protocol/batch.ts). */
+  encode(offset: number, lines = 1): Buffer {
+    const rest = lines > 1 ? `${offset}:b${lines}\r\n${BATCH_HEADER}: ${lines}` : String(offset);
     const p = this.prefix.length;
-    const buf = Buffer.allocUnsafe(p + digits.length + TAIL.length);
+    const buf = Buffer.allocUnsafe(p + rest.length + TAIL.length);
     this.prefix.copy(buf, 0);
-    buf.write(digits, p, "latin1");
-    TAIL.copy(buf, p + digits.length);
+    buf.write(rest, p, "latin1");
+    TAIL.copy(buf, p + rest.length);
     return buf;
   }
 }

@@ -1,6 +1,7 @@
 // What the agent needs from whatever carries its lines: publish without waiting for each
 // acknowledgement, learn (in offset order) how far each file is safely stored, and wait for the
 // rest at shutdown. Small on purpose, so tests, the benchmark and other sources can use it.
+import type { Lines } from "./line-splitter.js";
 
 /** One version of one file that lines come from; `key` is stable across restarts. */
 export interface LineOrigin {
@@ -11,8 +12,12 @@ export interface LineOrigin {
 }
 
 export interface PublisherCounters {
-  /** Lines handed to publish(). */
+  /** Lines handed to publish() or publishLines(). */
   published: number;
+  /** Messages sent for them (fewer than lines with batching, more with parts). */
+  messages: number;
+  /** Batch messages among them (several lines in one, src/protocol/batch.ts). */
+  batches: number;
   /** Lines the server stored (PubAck), duplicates included. */
   acknowledged: number;
   /** Acknowledgements that said "duplicate": a re-send the stream had already stored. */
@@ -33,6 +38,8 @@ export interface PublisherCounters {
   ackTimeouts: number;
   /** Lines sent and not settled yet. */
   inFlight: number;
+  /** Messages sent and not settled yet, and their bytes. */
+  inFlightMessages: number;
   inFlightBytes: number;
 }
 
@@ -43,6 +50,15 @@ export type SettledListener = (origin: LineOrigin, offset: number) => void;
 export type RefusedListener = (origin: LineOrigin, offset: number, payload: Uint8Array, reason: string) => void;
 
 export interface LinePublisher {
+  /**
+   * Sends lines `from`, `from + 1`, ... of `lines` (all of `origin`), one message per line or
+   * several lines per message when batching is on. Returns the index after the last line taken:
+   * fewer than all once the in-flight window is full (then await room() before sending the rest).
+   * Throws once publishing has failed for good (see `failed`).
+   */
+  publishLines(subject: string, lines: Lines, from: number, origin: LineOrigin): number;
+  /** Resolves once the window has room again (at once when it has); rejects once publishing failed. */
+  room(): Promise<void>;
   /**
    * Sends one line (`offset` is just past its newline). Returns undefined when more may be sent
    * at once, or a promise to await first when the in-flight window is full. Throws, and the
@@ -64,6 +80,8 @@ export interface LinePublisher {
 export function newPublisherCounters(): PublisherCounters {
   return {
     published: 0,
+    messages: 0,
+    batches: 0,
     acknowledged: 0,
     duplicates: 0,
     retried: 0,
@@ -74,6 +92,7 @@ export function newPublisherCounters(): PublisherCounters {
     ackErrors: 0,
     ackTimeouts: 0,
     inFlight: 0,
+    inFlightMessages: 0,
     inFlightBytes: 0,
   };
 }

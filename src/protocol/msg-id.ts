@@ -3,6 +3,7 @@
 //
 // A line:  <host>:<dev>:<ino>:<fingerprint>:<generation>:<offset>
 // A part:  <host>:<dev>:<ino>:<fingerprint>:<generation>:<offset>:p<k>       (k = 1..n)
+// A batch: <host>:<dev>:<ino>:<fingerprint>:<generation>:<offset>:b<count>   (count >= 2, batch.ts)
 //
 // - host: the agent's host name, as in the subject (it may itself contain ":", so ids are parsed
 //   from the right: the last five fields never contain ":").
@@ -14,6 +15,8 @@
 //   (host, dev, ino, fingerprint, generation) offsets only grow, in the order lines are published.
 // - p<k>: present only on the parts of a line split because it is over the server's max payload
 //   (see line-parts.ts); all parts of a line share the line's offset.
+// - b<count>: present only on a batch of `count` lines (batch.ts, off by default); the offset is
+//   its last line's.
 //
 // The same line sent again (after a timeout, a reconnect or a restart) gets the same id, so the
 // stream stores it once within its duplicate window. A reader that must be exact beyond that
@@ -35,6 +38,8 @@ export interface ParsedMsgId extends LineOriginId {
   offset: number;
   /** The part number (1-based) when the message is one part of a split line. */
   part?: number;
+  /** The line count when the message is a batch of lines (batch.ts); `offset` is its last line's. */
+  batch?: number;
 }
 
 /** `<dev>:<ino>:<fingerprint>:<generation>`: the file-version part of every id from that file. */
@@ -47,6 +52,11 @@ export function lineMsgId(host: string, versionKey: string, offset: number): str
   return `${host}:${versionKey}:${offset}`;
 }
 
+/** The id of a batch of `count` lines whose last line's id is `lastLineId`. */
+export function batchMsgId(lastLineId: string, count: number): string {
+  return `${lastLineId}:b${count}`;
+}
+
 /** The id of part `k` (1-based) of a split line. */
 export function partMsgId(lineId: string, k: number): string {
   return `${lineId}:p${k}`;
@@ -55,6 +65,7 @@ export function partMsgId(lineId: string, k: number): string {
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 const FINGERPRINT = /^[0-9a-f]{8}$/;
 const PART = /^p([1-9][0-9]*)$/;
+const BATCH = /^b([1-9][0-9]*)$/;
 
 /** Takes a line or part id apart; undefined when it is not one of ours. */
 export function parseMsgId(id: string): ParsedMsgId | undefined {
@@ -69,9 +80,15 @@ export function parseMsgId(id: string): ParsedMsgId | undefined {
   };
   let last = take();
   let part: number | undefined;
+  let batch: number | undefined;
   const partMatch = last === undefined ? null : PART.exec(last);
+  const batchMatch = last === undefined || partMatch ? null : BATCH.exec(last);
   if (partMatch) {
     part = Number(partMatch[1]);
+    last = take();
+  } else if (batchMatch) {
+    batch = Number(batchMatch[1]);
+    if (batch < 2) return undefined;
     last = take();
   }
   const offset = last;
@@ -94,5 +111,6 @@ export function parseMsgId(id: string): ParsedMsgId | undefined {
     offset: Number(offset),
   };
   if (part !== undefined) parsed.part = part;
+  if (batch !== undefined) parsed.batch = batch;
   return parsed;
 }

@@ -9,6 +9,7 @@ import { DEFAULT_POLL_INTERVAL_MS } from "../../agent/file-follower.js";
 import { splitFileList } from "../../agent/file-sources.js";
 import {
   DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_BATCH_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_IN_FLIGHT_BYTES,
   OVERSIZE_MODES,
@@ -40,6 +41,8 @@ export interface AgentFlagValues extends ConnectionFlagValues {
   pollInterval?: string;
   drainTimeout?: string;
   readChunk?: string;
+  batchLines?: string;
+  batchBytes?: string;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -95,6 +98,8 @@ export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv):
     saveIntervalMs: positiveDuration("--save-interval", flags.saveInterval ?? `${DEFAULT_SAVE_INTERVAL_MS}ms`),
     scanIntervalMs: positiveDuration("--scan-interval", flags.scanInterval ?? `${DEFAULT_SCAN_INTERVAL_MS}ms`),
     oversize: oversize as OversizeMode,
+    batchLines: parseInteger("SHIPPER_BATCH_LINES (--batch-lines)", nonEmpty(flags.batchLines) ?? nonEmpty(env.SHIPPER_BATCH_LINES) ?? "1", 1, 100_000),
+    batchBytes: positiveBytes("--batch-bytes", flags.batchBytes ?? String(DEFAULT_BATCH_BYTES)),
   };
 }
 
@@ -149,7 +154,15 @@ export function registerAgent(program: Command): void {
       new Option("--oversize <mode>", "a line over the largest message: split it into parts the collector joins, or send it to shipper.dlq.agent.<host>")
         .choices([...OVERSIZE_MODES])
         .env("SHIPPER_OVERSIZE"),
-    );
+    )
+    .addOption(
+      new Option(
+        "--batch-lines <n>",
+        "send up to n consecutive lines of a file in one message (Shipper-Batch header: every reader of the stream must split " +
+          "batches, as the collector does); 1, the default, is one message per line",
+      ).env("SHIPPER_BATCH_LINES"),
+    )
+    .option("--batch-bytes <size>", "most payload bytes in one batch (with --batch-lines above 1)", "64KiB");
   addConnectionFlags(cmd);
   cmd.action(async (flags: AgentFlagValues) => {
     await runCommand("agent", async (signal) => {
