@@ -9,6 +9,7 @@ import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
 import type { CollectorCounters } from "./counters.js";
 import { delay } from "./delay.js";
+import { mapLimited } from "./map-limited.js";
 import { hostDirectoryProblem } from "./host-directory.js";
 import type { LineSink } from "./line-sink.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
@@ -63,6 +64,9 @@ interface Routed {
   terms: (() => void)[];
 }
 
+/** Hosts of one batch written (or opened) side by side: enough to keep the thread pool busy. */
+const HOSTS_AT_ONCE = 8;
+
 /** Subjects remembered with their verdict; cleared when full (hosts are few, subjects repeat). */
 const MAX_REMEMBERED_SUBJECTS = 100_000;
 
@@ -97,13 +101,15 @@ export class BatchWriter {
     const positions = new Map<string, { path: string; size: number }>();
     if (state && sink.position) {
       let changed = false;
-      for (const host of routed.hosts.keys()) {
-        const got = await this.retry(`opening the log of ${host}`, batch, signal, () => sink.position!(host));
-        if (!got) return false;
-        positions.set(host, got.result);
+      const hosts = [...routed.hosts.keys()];
+      const got = await mapLimited(hosts, HOSTS_AT_ONCE, (host) => this.retry(`opening the log of ${host}`, batch, signal, () => sink.position!(host)));
+      for (const [i, host] of hosts.entries()) {
+        const pos = got[i];
+        if (!pos) return false;
+        positions.set(host, pos.result);
         const mark = this.stateData().hosts[host];
-        if (!mark || mark.path !== got.result.path) {
-          this.stateData().hosts[host] = { path: got.result.path, size: got.result.size, origins: mark?.origins ?? {} };
+        if (!mark || mark.path !== pos.result.path) {
+          this.stateData().hosts[host] = { path: pos.result.path, size: pos.result.size, origins: mark?.origins ?? {} };
           changed = true;
         }
       }
@@ -112,8 +118,10 @@ export class BatchWriter {
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
-    for (const [host, hostLines] of routed.hosts) {
-      const written = await this.retry(`writing the log of ${host}`, batch, signal, () => sink.write(host, hostLines));
+    const perHost = [...routed.hosts];
+    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines]) => this.retry(`writing the log of ${host}`, batch, signal, () => sink.write(host, hostLines)));
+    for (const [i, [host, hostLines]] of perHost.entries()) {
+      const written = writes[i];
       if (!written) return false;
       touched.push(host);
       lines += hostLines.length;
@@ -283,7 +291,7 @@ export class BatchWriter {
       }
       if (verdict.problem) {
         routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: whole.data });
-        if (m.term) routed.terms.push(m.term);
+        if (m.term) routed.terms.push(() => m.term!());
         continue;
       }
       const id = whole.msgId ? parseMsgId(whole.msgId) : undefined;
@@ -296,7 +304,7 @@ export class BatchWriter {
         if (!split || !id) {
           const reason = `malformed batch (Shipper-Batch "${whole.batch}", Nats-Msg-Id "${whole.msgId ?? ""}")`;
           routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason, line: whole.data });
-          if (m.term) routed.terms.push(m.term);
+          if (m.term) routed.terms.push(() => m.term!());
           continue;
         }
         split.lines.forEach((line, k) => {

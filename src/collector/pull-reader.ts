@@ -48,6 +48,36 @@ export interface PullReaderOptions {
   filter?: string;
 }
 
+/** A delivered line; a class, so every line has one shape and `term` costs no closure per line. */
+class DeliveredLine implements ReadMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly msgId: string | undefined;
+  readonly part: string | undefined;
+  readonly batch: string | undefined;
+  readonly term: (() => void) | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly pulled: PulledMessage,
+    readonly stream: string,
+    readonly sequence: number,
+    readonly deliveries: number,
+    terminable: boolean,
+  ) {
+    this.subject = pulled.subject;
+    this.data = pulled.data;
+    this.msgId = pulled.msgId;
+    this.part = pulled.part;
+    this.batch = pulled.batch;
+    this.term = terminable ? DeliveredLine.prototype.terminate : undefined;
+  }
+
+  private terminate(this: DeliveredLine): void {
+    this.nc.publish(this.pulled.reply, TERM);
+  }
+}
+
 export class PullReader implements PartitionReader {
   readonly partition: number;
   readonly source: string;
@@ -98,18 +128,7 @@ export class PullReader implements PartitionReader {
             break;
           }
           expected++;
-          const reply = m.reply;
-          read.push({
-            subject: m.subject,
-            data: m.data,
-            stream,
-            sequence: d.streamSequence,
-            deliveries: d.deliveries,
-            ...(m.msgId ? { msgId: m.msgId } : {}),
-            ...(m.part ? { part: m.part } : {}),
-            ...(m.batch ? { batch: m.batch } : {}),
-            ...(policy !== AckPolicy.None ? { term: () => nc.publish(reply, TERM) } : {}),
-          });
+          read.push(new DeliveredLine(nc, m, stream, d.streamSequence, d.deliveries, policy !== AckPolicy.None));
         }
         if (read.length > 0) {
           yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy, fresh);

@@ -161,16 +161,15 @@ export class Puller {
     if (reply?.startsWith("$JS.ACK.")) {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
-      const msgId = msg.headers?.get(MSG_ID_HEADER) || undefined;
-      const part = msg.headers?.get(PART_HEADER) || undefined;
-      const batch = msg.headers?.get(BATCH_HEADER) || undefined;
+      // One fixed-shape object per line (no spread temporaries): this runs for every line.
+      const h = msg.headers;
       this.queue.push({
         subject: msg.subject,
         reply,
         data: Buffer.from(msg.data),
-        ...(msgId ? { msgId } : {}),
-        ...(part ? { part } : {}),
-        ...(batch ? { batch } : {}),
+        msgId: (h && h.get(MSG_ID_HEADER)) || undefined,
+        part: (h && h.get(PART_HEADER)) || undefined,
+        batch: (h && h.get(BATCH_HEADER)) || undefined,
       });
       return;
     }
