@@ -22,12 +22,14 @@ export interface ConnectionFlagValues {
   connectAttempts?: string;
 }
 
+/** Connection settings from the flags, falling back to the original's variables in `env`. */
 export function settingsFromFlags(
   flags: ConnectionFlagValues,
   opts: { requireUrl: boolean; name: string },
+  env: NodeJS.ProcessEnv = {},
 ): ConnectionSettings {
   return connectionSettings(
-    {},
+    env,
     {
       server: flags.server,
       creds: flags.creds,

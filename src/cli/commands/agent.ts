@@ -17,12 +17,11 @@ import {
 } from "../../agent/jetstream-publisher.js";
 import { DEFAULT_SAVE_INTERVAL_MS } from "../../agent/positions/position-book.js";
 import { defaultStateDir } from "../../agent/positions/state-dir.js";
-import { connectionSettings } from "../../config/connection.js";
 import { ConfigError } from "../../config/errors.js";
 import { parseBytes, parseDurationMs, parseInteger, parsePartitionCount, required } from "../../config/values.js";
 import { validateHostForSubject, validatePrefix } from "../../protocol/subjects.js";
 import { createLogger } from "../../shared/log.js";
-import { addConnectionFlags, type ConnectionFlagValues } from "../connection-flags.js";
+import { addConnectionFlags, settingsFromFlags, type ConnectionFlagValues } from "../connection-flags.js";
 import { runCommand } from "../run.js";
 
 export interface AgentFlagValues extends ConnectionFlagValues {
@@ -65,18 +64,7 @@ export function agentConfigFrom(flags: AgentFlagValues, env: NodeJS.ProcessEnv):
   const host = (nonEmpty(flags.host) ?? nonEmpty(env.HOSTNAME) ?? hostname()).trim();
   const badHost = validateHostForSubject(host);
   if (badHost) throw new ConfigError(`HOSTNAME (--host): ${badHost}; set a host name that can be part of a subject`);
-  const connection = connectionSettings(
-    env,
-    {
-      server: flags.server,
-      creds: flags.creds,
-      tlsCert: flags.tlsCert,
-      tlsKey: flags.tlsKey,
-      tlsCa: flags.tlsCa,
-      connectAttempts: parseInteger("--connect-attempts", flags.connectAttempts ?? "0", 0),
-    },
-    { requireUrl: true, name: `shipper-agent ${host}` },
-  );
+  const connection = settingsFromFlags(flags, { requireUrl: true, name: `shipper-agent ${host}` }, env);
   const oversize = (nonEmpty(flags.oversize) ?? nonEmpty(env.SHIPPER_OVERSIZE) ?? "split").trim();
   if (!(OVERSIZE_MODES as readonly string[]).includes(oversize)) {
     throw new ConfigError(`SHIPPER_OVERSIZE (--oversize) must be one of ${OVERSIZE_MODES.join(", ")}, got "${oversize}"`);

@@ -7,14 +7,13 @@ import { DEFAULT_MAX_BATCH } from "../../collector/pull-reader.js";
 import { DEFAULT_MAX_OPEN_FILES } from "../../collector/file-sink.js";
 import type { CollectorConfig } from "../../collector/config.js";
 import { runCollector } from "../../collector/run-collector.js";
-import { connectionSettings } from "../../config/connection.js";
 import { ConfigError } from "../../config/errors.js";
 import { parseOutputPattern } from "../../config/output-pattern.js";
 import { parseInteger, parsePartitionList, required } from "../../config/values.js";
 import { validatePrefix } from "../../protocol/subjects.js";
 import { createLogger } from "../../shared/log.js";
 import { DEFAULT_CONSUMER, DEFAULT_STREAM } from "../../streams/layout.js";
-import { addConnectionFlags, type ConnectionFlagValues } from "../connection-flags.js";
+import { addConnectionFlags, settingsFromFlags, type ConnectionFlagValues } from "../connection-flags.js";
 import { runCommand } from "../run.js";
 
 export interface CollectorFlagValues extends ConnectionFlagValues {
@@ -65,18 +64,7 @@ export function collectorConfigFrom(flags: CollectorFlagValues, env: NodeJS.Proc
   // Syntax now; the ids are checked against the deployment's partition count once connected.
   if (rawPartitions !== undefined) parsePartitionList(partitionsSetting, rawPartitions);
 
-  const connection = connectionSettings(
-    env,
-    {
-      server: flags.server,
-      creds: flags.creds,
-      tlsCert: flags.tlsCert,
-      tlsKey: flags.tlsKey,
-      tlsCa: flags.tlsCa,
-      connectAttempts: parseInteger("--connect-attempts", flags.connectAttempts ?? "0", 0),
-    },
-    { requireUrl: true, name: `shipper-collector ${prefix}` },
-  );
+  const connection = settingsFromFlags(flags, { requireUrl: true, name: `shipper-collector ${prefix}` }, env);
   return Object.freeze({
     prefix,
     directory: resolve(directory),
