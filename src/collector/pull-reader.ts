@@ -39,7 +39,8 @@ export interface PullReaderOptions {
   log: Logger;
   /**
    * Most messages per batch (default 10,000, lowered to the consumer's max ack pending). At most
-   * about three batches of this partition are in memory at once.
+   * about two batches of this partition are in memory at once: the one being written, and one
+   * batch's worth requested or waiting, asked for in quarter-batch pull requests.
    */
   maxBatch?: number;
   /** Called when a gap in delivery sequences is found (for counters). */
@@ -112,7 +113,7 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
-      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: 2 * maxBatch, pullSize: Math.ceil(maxBatch / 2) });
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4) });
       this.puller = puller;
       puller.start();
       if (this.stopping) await puller.stop();
