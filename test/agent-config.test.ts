@@ -33,10 +33,21 @@ test("agent config - the original's variables give the configuration", () => {
   assert.equal(config.partitions, 10);
   assert.equal(config.host, "web1.example.net");
   assert.deepEqual(config.connection.servers, ["nats://127.0.0.1:4222"]);
-  assert.equal(config.maxInFlight, 10_000);
+  assert.equal(config.maxInFlight, 5_000);
   assert.equal(config.maxInFlightBytes, 8 * 1024 * 1024);
   assert.equal(config.ackTimeoutMs, 5000);
   assert.equal(config.pollIntervalMs, 250);
+  assert.equal(config.batchLines, 1, "one message per line unless batching is asked for");
+  assert.equal(config.batchBytes, 64 * 1024);
+});
+
+test("agent config - batching: --batch-lines or SHIPPER_BATCH_LINES, --batch-bytes", () => {
+  assert.equal(agentConfigFrom({}, { ...ENV, SHIPPER_BATCH_LINES: "500" }).batchLines, 500);
+  assert.equal(agentConfigFrom({ batchLines: "20" }, { ...ENV, SHIPPER_BATCH_LINES: "500" }).batchLines, 20);
+  assert.equal(agentConfigFrom({ batchBytes: "256KiB" }, ENV).batchBytes, 256 * 1024);
+  assert.match(configError(ENV, { batchLines: "0" }), /^SHIPPER_BATCH_LINES \(--batch-lines\) must be a whole number from 1/);
+  assert.match(configError({ ...ENV, SHIPPER_BATCH_LINES: "many" }), /^SHIPPER_BATCH_LINES/);
+  assert.match(configError(ENV, { batchBytes: "0" }), /^--batch-bytes/);
 });
 
 test("agent config - flags win over variables, and the OS host name is the default", () => {

@@ -19,6 +19,7 @@ import { resolvePartitionCount } from "./partition-count.js";
 import { PositionBook, type FileVersion } from "./positions/position-book.js";
 import type { LineOrigin, LinePublisher, PublisherCounters } from "./publisher.js";
 import { ResumePlanner } from "./resume-planner.js";
+import { ReadTurns, type ReadTurn } from "./read-turns.js";
 import { checkStreamCaptures } from "./stream-check.js";
 
 /** Everything the agent needs, validated once (see agentConfigFrom in src/cli/commands/agent.ts). */
@@ -118,31 +119,10 @@ export interface AgentResult {
 interface Followed {
   readonly path: string;
   readonly follower: FileFollower;
+  /** Held from a read until its lines are published (read-turns.ts). */
+  readonly turn: ReadTurn;
   origin?: FileLineOrigin;
   done?: Promise<void>;
-}
-
-/**
- * Waits for `wait` unless `signal` aborts first. The abort listener is removed afterwards: racing
- * many short waits against one long-lived promise would make it hold every result (a leak).
- */
-function unlessAborted(wait: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return wait;
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve();
-    signal.addEventListener("abort", onAbort, { once: true });
-    wait.then(
-      () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 export const DEFAULT_SCAN_INTERVAL_MS = 1000;
@@ -167,6 +147,7 @@ export class Agent {
   private readonly scanIntervalMs: number;
   private readonly readChunkBytes?: number;
   private readonly followed = new Map<string, Followed>();
+  private readonly turns = new ReadTurns();
   private linesRead = 0;
   private truncations = 0;
   private truncationRecoveredBytes = 0;
@@ -176,6 +157,12 @@ export class Agent {
   private fatal?: Error;
   private stopRequested = false;
   private readonly stopper = new AbortController();
+  /**
+   * Pumps waiting for room in the publisher's window; a stop ends their wait. A set, not a listener
+   * per wait on the stop signal: with a thousand files waiting, adding listeners is quadratic, and
+   * racing each wait against one long-lived promise would make it hold every result (a leak).
+   */
+  private readonly roomWaits = new Set<() => void>();
   /** Per file version key, the offset up to which every line is settled. */
   readonly settledOffsets = new Map<string, number>();
 
@@ -298,6 +285,8 @@ export class Agent {
 
   private requestStop(): void {
     this.stopRequested = true;
+    for (const done of this.roomWaits) done();
+    this.roomWaits.clear();
     for (const f of this.followed.values()) f.follower.stop();
     this.stopper.abort();
   }
@@ -318,7 +307,9 @@ export class Agent {
   }
 
   private follow(path: string, fromGlob: boolean, chunkBytes: number): void {
+    const turn = this.turns.turn();
     const follower = new FileFollower({
+      turn,
       path,
       log: this.log,
       resume: this.start && this.followed.size === 0 && !fromGlob ? undefined : this.planner.forPath(path),
@@ -335,7 +326,7 @@ export class Agent {
         else if (e.type === "deleted") this.deletions++;
       },
     });
-    const entry: Followed = { path, follower };
+    const entry: Followed = { path, follower, turn };
     this.followed.set(path, entry);
     entry.done = this.pump(entry);
   }
@@ -343,11 +334,7 @@ export class Agent {
   /** Reads one follower's batches and publishes them until it stops or ends. */
   private async pump(entry: Followed): Promise<void> {
     try {
-      for (;;) {
-        const batch = await entry.follower.next();
-        if (!batch || this.stopRequested) break;
-        if (!(await this.publishBatch(entry, batch))) break;
-      }
+      while (await this.readAndPublish(entry));
     } catch (err) {
       if (!this.stopRequested) this.log.error(`following "${entry.path}" failed: ${(err as Error).message}`);
       this.failWith(err as Error);
@@ -360,18 +347,44 @@ export class Agent {
     }
   }
 
-  /** Publishes a batch; false when a stop arrived while waiting for room in the window. */
-  private async publishBatch(entry: Followed, batch: LineBatch): Promise<boolean> {
-    const origin = this.originOf(entry, batch);
-    const n = batch.ends.length;
-    this.linesRead += n;
-    let i = 0;
-    for (;;) {
-      i = this.publisher.publishLines(this.subject, batch, i, origin);
-      if (i >= n) return true;
-      await unlessAborted(this.publisher.room(), this.stopper.signal).catch((err: Error) => this.failWith(err));
-      if (this.stopRequested) return false;
+  /**
+   * Reads the next batch and publishes it; false once the follower stopped or ended, or a stop
+   * arrived while waiting for room in the window. Its own function, so the batch is gone with its
+   * frame: a variable of the long-lived pump would keep an idle file's last read buffer alive.
+   */
+  private async readAndPublish(entry: Followed): Promise<boolean> {
+    const batch = await entry.follower.next();
+    try {
+      if (!batch || this.stopRequested) return false;
+      const origin = this.originOf(entry, batch);
+      const n = batch.ends.length;
+      this.linesRead += n;
+      let i = 0;
+      for (;;) {
+        i = this.publisher.publishLines(this.subject, batch, i, origin);
+        if (i >= n) return true;
+        await this.waitForRoom().catch((err: Error) => this.failWith(err));
+        if (this.stopRequested) return false;
+      }
+    } finally {
+      entry.turn.give();
     }
+  }
+
+  /** Until the publisher has room again, or a stop is requested. */
+  private waitForRoom(): Promise<void> {
+    if (this.stopRequested) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.roomWaits.delete(done);
+        resolve();
+      };
+      this.roomWaits.add(done);
+      this.publisher.room().then(done, (err: unknown) => {
+        this.roomWaits.delete(done);
+        reject(err);
+      });
+    });
   }
 
   private originOf(entry: Followed, batch: LineBatch): FileLineOrigin {

@@ -27,6 +27,7 @@ import { ChangeWaker } from "./change-waker.js";
 import { describeIdentity, identityOf, sameFile, type FileIdentity } from "./file-identity.js";
 import { fingerprintOf } from "./fingerprint.js";
 import { LineSplitter, type Lines } from "./line-splitter.js";
+import type { ReadTurn } from "./read-turns.js";
 
 /** Complete lines of one file version, one after the other in `data` (see line-splitter.ts). */
 export interface LineBatch extends Lines {
@@ -132,6 +133,11 @@ export interface FollowerOptions {
   pollIntervalMs?: number;
   /** Size of one read. */
   chunkBytes?: number;
+  /**
+   * Taken before each read (read-turns.ts), given back here when the read gave no complete line;
+   * otherwise whoever publishes the batch gives it back.
+   */
+  turn?: ReadTurn;
   onEvent?: (event: FollowerEvent) => void;
 }
 
@@ -194,6 +200,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   private readonly endAfterDeletion: boolean;
   private readonly waker: ChangeWaker;
   private readonly splitter = new LineSplitter();
+  private readonly turn?: ReadTurn;
 
   private cur?: Current;
   private copy?: CopyRead;
@@ -206,6 +213,10 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   /** At end of file: check with fstat before reading again (no buffer held while idle). */
   private idle = false;
   private lastCheckAt = 0;
+  /** The size seen when the current file was opened, for its first read (no check needed yet). */
+  private openedSize?: number;
+  /** What the path named at the last check, for the end-of-file handling right after it. */
+  private checkedAtPath?: FileIdentity | "missing";
   private spare?: Buffer;
   private stopped = false;
   private ended = false;
@@ -218,6 +229,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     this.endAfterDeletion = opts.endAfterDeletion ?? false;
     this.pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.turn = opts.turn;
     this.onEvent = opts.onEvent ?? (() => {});
     this.waker = new ChangeWaker(this.path, this.pollIntervalMs);
   }
@@ -243,6 +255,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       }
       const batch = await this.readChunk();
       if (batch) return batch;
+      this.turn?.give();
     }
     return undefined;
   }
@@ -255,6 +268,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
 
   async close(): Promise<void> {
     this.stop();
+    this.turn?.give();
     this.waker.close();
     await this.copy?.fh.close().catch(() => {});
     this.copy = undefined;
@@ -406,7 +420,9 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   private setCurrent(fh: FileHandle, identity: FileIdentity, readPath: string, fingerprint: string | undefined, start: { offset: number; generation: number }, size: number): void {
     this.cur = { fh, identity, readPath, fingerprint, generation: start.generation, position: start.offset, seenSize: size };
     this.splitter.reset(start.offset);
-    // The size is known: the first read takes no more than is there (small files, many of them).
+    // The size is known: the first read takes no more than is there (small files, many of them),
+    // without checking the file again.
+    this.openedSize = size;
     this.idle = true;
     this.lastCheckAt = Date.now();
   }
@@ -416,7 +432,12 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     const cur = this.cur!;
     const copy = this.copy;
     let want = this.chunkBytes;
-    if (!copy) {
+    const openedSize = this.openedSize;
+    this.openedSize = undefined;
+    if (!copy && openedSize !== undefined && openedSize > cur.position) {
+      want = Math.min(this.chunkBytes, openedSize - cur.position);
+      this.idle = false;
+    } else if (!copy) {
       if (this.idle || Date.now() - this.lastCheckAt >= this.pollIntervalMs) {
         const size = await this.check(cur);
         if (size === undefined) return undefined; // truncated: handled
@@ -427,6 +448,11 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     } else {
       want = Math.min(this.chunkBytes, copy.size - cur.position);
       if (want <= 0) return await this.finishCopy();
+    }
+    const turn = this.turn?.take();
+    if (turn) {
+      await turn;
+      if (this.stopped) return undefined;
     }
     // The start of an unfinished line comes first in the buffer, so lines are consecutive bytes.
     let { buf, at } = this.splitter.readBuffer(want, this.spare);
@@ -463,6 +489,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
    */
   private async check(cur: Current): Promise<number | undefined> {
     this.lastCheckAt = Date.now();
+    this.checkedAtPath = undefined;
     const size = Number((await cur.fh.stat({ bigint: true })).size);
     let replaced = size < cur.position;
     if (!replaced && cur.fingerprint !== undefined && cur.fingerprint !== NO_FINGERPRINT && size > 0) {
@@ -475,7 +502,9 @@ export class FileFollower implements AsyncIterable<LineBatch> {
       return undefined;
     }
     if (size > cur.seenSize) cur.seenSize = size;
-    this.notePath(await this.identityAtPath());
+    const atPath = await this.identityAtPath();
+    this.notePath(atPath);
+    this.checkedAtPath = atPath;
     return size;
   }
 
@@ -492,12 +521,16 @@ export class FileFollower implements AsyncIterable<LineBatch> {
 
   private async atEndOfFile(): Promise<LineBatch | undefined> {
     const cur = this.cur!;
+    this.spare = undefined; // an idle file holds no buffer
     if (this.leaving) {
       if (Date.now() - this.leaving.lastDataAt >= this.pollIntervalMs) return await this.leave();
       await this.waker.wait();
       return undefined;
     }
-    const atPath = await this.identityAtPath();
+    // Right after a check (the usual way here), what the path names is known.
+    const checked = this.checkedAtPath;
+    this.checkedAtPath = undefined;
+    const atPath = checked ?? (await this.identityAtPath());
     this.notePath(atPath);
     if (this.seenAtPath.length > 0) {
       // Renamed away and replaced: read the old file again (a writer may still be finishing it).

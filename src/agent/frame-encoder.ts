@@ -24,7 +24,7 @@ const SPACE = 32;
 const ZERO = 48;
 const HEADER_END = [CR, LF, CR, LF] as const;
 
-export const DEFAULT_ARENA_BYTES = 256 * 1024;
+export const DEFAULT_ARENA_BYTES = 1024 * 1024;
 
 /** Digits of a non-negative integer (below 2^53). */
 export function decimalLength(n: number): number {

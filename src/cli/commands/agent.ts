@@ -123,7 +123,7 @@ export function registerAgent(program: Command): void {
       new Option("-p, --partitions <n>", "partition count (default: the deployment's, else 0)").env("SHIPPER_PARTITIONS"),
     )
     .addOption(new Option("--host <name>", "host name in the subject (default: the OS host name)").env("HOSTNAME"))
-    .option("--max-in-flight <n>", "most lines sent and not yet acknowledged", String(DEFAULT_MAX_IN_FLIGHT))
+    .option("--max-in-flight <n>", "most messages sent and not yet acknowledged (lines, or batches with --batch-lines)", String(DEFAULT_MAX_IN_FLIGHT))
     .option("--max-in-flight-bytes <size>", "most bytes sent and not yet acknowledged", "8MiB")
     .option("--ack-timeout <duration>", "re-send unacknowledged lines after this long (doubling while it fails)", "5s")
     .option("--poll-interval <duration>", "how often an idle file is checked for growth, truncation and rotation", "250ms")
