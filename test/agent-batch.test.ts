@@ -223,3 +223,38 @@ test("agent batch - the fingerprint in batch ids is the file's first line's", as
     assert.equal(stored[0]!.batch, "100");
   });
 });
+
+test("agent batch - without raw frames (a nats.js the agent cannot write frames to), nc.publish() sends the same messages", async () => {
+  await withServer(async (nc) => {
+    const { JetStreamPublisher } = await import("../src/agent/jetstream-publisher.js");
+    const { LineSplitter } = await import("../src/agent/line-splitter.js");
+    const jsm = await jetstreamManager(nc);
+    const text = sourceLines(500).join("\n") + "\n";
+    const stored: Stored[][] = [];
+    for (const rawFrames of [true, false]) {
+      for (const batchLines of [1, 30]) {
+        await jsm.streams.purge("LOGS_0");
+        const publisher = new JetStreamPublisher(nc, { host: HOST, log, rawFrames, batchLines });
+        const lines = new LineSplitter().push(Buffer.from(text))!;
+        // Another file version per run: the stream would drop the same ids as duplicates.
+        const origin = { key: `1:2:0badf00d:${stored.length}`, path: "/app.log" };
+        let i = 0;
+        while (i < lines.ends.length) {
+          i = publisher.publishLines(SUBJECT, lines, i, origin);
+          if (i < lines.ends.length) await publisher.room();
+        }
+        assert.equal(await publisher.drain(10_000), true);
+        assert.equal(publisher.counters.acknowledged, 500);
+        await publisher.close();
+        stored.push(await readStream(nc, "LOGS_0"));
+      }
+    }
+    const [rawLines, rawBatches, pubLines, pubBatches] = stored;
+    assert.equal(rawLines!.length, 500);
+    assert.ok(rawBatches!.length < 30);
+    const withoutVersion = (s: Stored[]) => s.map((m) => ({ ...m, msgId: m.msgId.replace(/:0badf00d:\d+:/, ":0badf00d:V:") }));
+    assert.deepEqual(withoutVersion(pubLines!), withoutVersion(rawLines!));
+    assert.deepEqual(withoutVersion(pubBatches!), withoutVersion(rawBatches!));
+    assert.deepEqual(unbatch(rawBatches!).lines, unbatch(rawLines!).lines);
+  });
+});

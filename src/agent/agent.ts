@@ -127,9 +127,10 @@ interface Followed {
 
 export const DEFAULT_SCAN_INTERVAL_MS = 1000;
 /**
- * Bytes all followers together may read ahead. Lines are views into the chunk they were read in,
- * and a follower waiting for room in the publisher's window holds its chunk, so with many files
- * each reads smaller chunks (never below MIN_CHUNK_BYTES): memory stays bounded.
+ * Bytes all followers together may read ahead. Lines are byte ranges of the chunk they were read
+ * in, and lines in flight keep their chunks, possibly one per file; so with many files each reads
+ * smaller chunks (never below MIN_CHUNK_BYTES). Only a few followers hold a read not yet published
+ * at a time (read-turns.ts).
  */
 const READ_BUDGET_BYTES = 32 * 1024 * 1024;
 const MIN_CHUNK_BYTES = 16 * 1024;

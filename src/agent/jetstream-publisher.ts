@@ -1,7 +1,7 @@
 // JetStream publishing, pipelined: each line goes out as a core publish with a reply subject on
-// ONE wildcard inbox subscription (`_INBOX.<nuid>.*`), and PubAcks are matched by the reply's last
-// token. Many lines are in flight at once (bounded by count and bytes), which reaches ~150k
-// lines/s here against ~25k for awaiting js.publish() per line (SPEC.md §8).
+// ONE wildcard inbox subscription (`_INBOX.<8 random characters>.*`), and PubAcks are matched by
+// the reply's last token. Many lines are in flight at once (bounded by count and bytes), which
+// reaches ~150k lines/s here against ~25k for awaiting js.publish() per line (SPEC.md §8).
 //
 // Guarantees: every line carries a deterministic Nats-Msg-Id, so a re-send is stored once
 // (within the stream's duplicate window). When the oldest line is not acknowledged in time, or
