@@ -40,22 +40,22 @@ export class ChangeWaker {
     wake?.();
   }
 
-  /** Resolves after the poll interval, or earlier on a hint. */
-  wait(): Promise<void> {
+  /** Resolves after the poll interval (or `ms`), or earlier on a hint: true when a hint woke it. */
+  wait(ms = this.pollIntervalMs): Promise<boolean> {
     this.ensureWatching();
     if (this.hinted) {
       this.hinted = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.wake = undefined;
-        resolve();
-      }, this.pollIntervalMs);
+        resolve(false);
+      }, ms);
       this.wake = () => {
         clearTimeout(timer);
         this.hinted = false;
-        resolve();
+        resolve(true);
       };
     });
   }
