@@ -3,10 +3,8 @@ import assert from "node:assert/strict";
 import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, DiscardPolicy } from "@nats-io/jetstream";
-import { pino } from "pino";
 import { Agent, type SettledPosition } from "../src/agent/agent.js";
 import { NoStreamError } from "../src/agent/errors.js";
 import { fnv1a32 } from "../src/protocol/partition.js";
@@ -16,21 +14,10 @@ import type { LineOrigin } from "../src/agent/publisher.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { runShipper, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
+import { memoryLogger } from "../src/testkit/memory-logger.js";
 
 const HOST = "web1.example.net";
 const SUBJECT = `logs.p0.${HOST}`;
-
-/** A logger whose lines the test can read. */
-function memoryLogger(): { log: pino.Logger; text: () => string } {
-  let text = "";
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { log: pino({ level: "info" }, sink), text: () => text };
-}
 
 interface Stored {
   subject: string;

@@ -3,10 +3,8 @@ import assert from "node:assert/strict";
 import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { pino } from "pino";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Agent, type AgentCounters } from "../src/agent/agent.js";
 import { PositionBook } from "../src/agent/positions/position-book.js";
 import { POSITIONS_FILE } from "../src/agent/positions/positions-file.js";
@@ -14,35 +12,12 @@ import { ResumePlanner } from "../src/agent/resume-planner.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
+import { memoryLogger } from "../src/testkit/memory-logger.js";
+import { storedText } from "../src/testkit/stream-text.js";
 
 const HOST = "str1.example.net";
 const SUBJECT = `logs.p0.${HOST}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function memoryLogger(): { log: pino.Logger; text: () => string } {
-  let text = "";
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { log: pino({ level: "info" }, sink), text: () => text };
-}
-
-async function stored(nc: NatsConnection): Promise<string> {
-  const n = (await (await jetstreamManager(nc)).streams.info("LOGS_0")).state.messages;
-  let out = "";
-  if (n === 0) return out;
-  const messages = await (await jetstream(nc).consumers.get("LOGS_0")).consume();
-  let count = 0;
-  for await (const m of messages) {
-    out += Buffer.from(m.data).toString("utf8") + "\n";
-    if (++count === n) break;
-  }
-  await messages.close();
-  return out;
-}
 
 let counter = 0;
 /** Distinct numbered lines with a timestamp-like head, so each file's first line differs. */
@@ -111,7 +86,7 @@ test("agent resume - a restart resumes at the saved position: nothing is sent tw
     assert.equal(second.counters.duplicates, 0, "nothing was sent again");
     assert.equal(second.counters.linesRead, 1001);
     assert.match(second.text, /from offset \d+/);
-    assert.deepEqual(auditLines(expected, await stored(nc)), exact(4001));
+    assert.deepEqual(auditLines(expected, await storedText(nc)), exact(4001));
   });
 });
 
@@ -131,7 +106,7 @@ test("agent resume - rotation while the agent is stopped: the renamed file is fi
     const second = await session([file], (c) => c.acknowledged === 1200);
     assert.equal(second.counters.duplicates, 0);
     assert.match(second.text, /was rotated while the agent was stopped: finishing file \d+:\d+, now .*app\.log\.1.* from offset \d+/);
-    assert.deepEqual(auditLines(expected, await stored(nc)), exact(3200));
+    assert.deepEqual(auditLines(expected, await storedText(nc)), exact(3200));
   });
 });
 
@@ -166,8 +141,8 @@ test("agent resume - a deleted file is finished and closed; recreated on the sam
     expected += third;
     const second = await session([file], (c) => c.acknowledged === 801);
     assert.equal(second.counters.duplicates, 0, second.text);
-    assert.deepEqual(auditLines(expected.replaceAll(header, ""), (await stored(nc)).replaceAll(header, "")), exact(2800));
-    assert.equal((await stored(nc)).split(header).length - 1, 3, "the same first line of each of the three files, once each");
+    assert.deepEqual(auditLines(expected.replaceAll(header, ""), (await storedText(nc)).replaceAll(header, "")), exact(2800));
+    assert.equal((await storedText(nc)).split(header).length - 1, 3, "the same first line of each of the three files, once each");
     // ext4 hands a freed inode to the next new file, unless another process took it first.
     t.diagnostic(`recreated files on the deleted file's inode: ${reused} of 2`);
   });
@@ -195,7 +170,7 @@ test("agent resume - several files and a glob: each has its own position, and ne
     appendFileSync(join(logs, "b.log"), lines(10, "b2"));
     const second = await session([plain, join(logs, "*.log")], (c) => c.acknowledged === 20);
     assert.equal(second.counters.duplicates, 0);
-    const text = await stored(nc);
+    const text = await storedText(nc);
     for (const name of [plain, join(logs, "a.log"), join(logs, "b.log")]) {
       const source = readFileSync(name, "utf8");
       const mine = new Set(source.split("\n"));
@@ -235,7 +210,7 @@ test("agent resume - copytruncate: the lines written after the last read are rea
     assert.ok(run.counters.truncationRecoveredBytes > 0, "read from the copy");
     assert.equal(run.counters.truncationLostBytes, 0);
     assert.match(run.text, /reading the rest of the old content from its copy/);
-    assert.deepEqual(auditLines(expected, await stored(nc)), exact(2000));
+    assert.deepEqual(auditLines(expected, await storedText(nc)), exact(2000));
   });
 });
 
@@ -296,7 +271,7 @@ test("agent resume - a glob that also matches rotated names reads each file once
     const second = await session([pattern], (c) => c.acknowledged === 400);
     assert.equal(second.counters.duplicates, 0, second.text);
     await sleep(300);
-    const text = await stored(nc);
+    const text = await storedText(nc);
     const ordered = ["a", "b", "c", "d"].map((tag) => text.split("\n").filter((l) => l.startsWith(`${tag} `)).join("\n") + "\n").join("");
     assert.deepEqual(auditLines(expected, ordered), exact(1900));
     assert.equal(text.split("\n").length - 1, 1900);

@@ -3,43 +3,17 @@ import assert from "node:assert/strict";
 import { appendFileSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { pino } from "pino";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Agent } from "../src/agent/agent.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
+import { memoryLogger } from "../src/testkit/memory-logger.js";
+import { storedText } from "../src/testkit/stream-text.js";
 
 const HOST = "str1.example.net";
 const SUBJECT = `logs.p0.${HOST}`;
-
-function memoryLogger(): { log: pino.Logger; text: () => string } {
-  let text = "";
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { log: pino({ level: "info" }, sink), text: () => text };
-}
-
-async function storedText(nc: NatsConnection, stream: string): Promise<string> {
-  const jsm = await jetstreamManager(nc);
-  const n = (await jsm.streams.info(stream)).state.messages;
-  let out = "";
-  if (n === 0) return out;
-  const messages = await (await jetstream(nc).consumers.get(stream)).consume();
-  let count = 0;
-  for await (const m of messages) {
-    out += Buffer.from(m.data).toString("utf8") + "\n";
-    if (++count === n) break;
-  }
-  await messages.close();
-  return out;
-}
 
 /** Fixed-width numbered lines: after a truncation the new lines sit at the very same offsets. */
 function line(i: number): string {

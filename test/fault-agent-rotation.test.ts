@@ -8,27 +8,14 @@ import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
+import { storedText } from "../src/testkit/stream-text.js";
 
 const HOST = "str1.example.net";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function storedText(nc: NatsConnection): Promise<string> {
-  const n = (await (await jetstreamManager(nc)).streams.info("LOGS_0")).state.messages;
-  let out = "";
-  if (n === 0) return out;
-  const messages = await (await jetstream(nc).consumers.get("LOGS_0")).consume();
-  let count = 0;
-  for await (const m of messages) {
-    out += Buffer.from(m.data).toString("utf8") + "\n";
-    if (++count === n) break;
-  }
-  await messages.close();
-  return out;
-}
 
 let lineNumber = 0;
 

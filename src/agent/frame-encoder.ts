@@ -113,24 +113,8 @@ export class FrameEncoder {
     const linesLen = lines > 1 ? decimalLength(lines) : 0;
     const headerBytes = lineHeaderBytes(idPrefix.length, offset, lines);
     const total = headerBytes + (to - from);
-    const seqLen = decimalLength(seq);
-    const headerLen = decimalLength(headerBytes);
-    const totalLen = decimalLength(total);
-    const size = start.length + seqLen + 1 + headerLen + 1 + totalLen + 2 + total + 2;
-    const buf = this.room(size);
+    const buf = this.beginFrame(start, seq, headerBytes, total);
     let p = this.pos;
-    copy(buf, p, start);
-    p += start.length;
-    writeDecimal(buf, p, seq, seqLen);
-    p += seqLen;
-    buf[p++] = SPACE;
-    writeDecimal(buf, p, headerBytes, headerLen);
-    p += headerLen;
-    buf[p++] = SPACE;
-    writeDecimal(buf, p, total, totalLen);
-    p += totalLen;
-    buf[p++] = CR;
-    buf[p++] = LF;
     copy(buf, p, idPrefix);
     p += idPrefix.length;
     writeDecimal(buf, p, offset, offsetLen);
@@ -158,8 +142,23 @@ export class FrameEncoder {
   /** A message with a whole prepared header block (`NATS/1.0\r\n...\r\n\r\n`): parts, dead letters. */
   frame(start: Uint8Array, seq: number, header: Uint8Array, data: Buffer, from: number, to: number): void {
     const total = header.length + (to - from);
+    const buf = this.beginFrame(start, seq, header.length, total);
+    let p = this.pos;
+    copy(buf, p, header);
+    p += header.length;
+    p = copyRange(buf, p, data, from, to);
+    buf[p++] = CR;
+    buf[p++] = LF;
+    this.pos = p;
+  }
+
+  /**
+   * Makes room for a whole frame and writes its control line,
+   * `<start><seq> <header bytes> <total bytes>\r\n`; `pos` is left after it.
+   */
+  private beginFrame(start: Uint8Array, seq: number, headerBytes: number, total: number): Uint8Array {
     const seqLen = decimalLength(seq);
-    const headerLen = decimalLength(header.length);
+    const headerLen = decimalLength(headerBytes);
     const totalLen = decimalLength(total);
     const size = start.length + seqLen + 1 + headerLen + 1 + totalLen + 2 + total + 2;
     const buf = this.room(size);
@@ -169,19 +168,15 @@ export class FrameEncoder {
     writeDecimal(buf, p, seq, seqLen);
     p += seqLen;
     buf[p++] = SPACE;
-    writeDecimal(buf, p, header.length, headerLen);
+    writeDecimal(buf, p, headerBytes, headerLen);
     p += headerLen;
     buf[p++] = SPACE;
     writeDecimal(buf, p, total, totalLen);
     p += totalLen;
     buf[p++] = CR;
     buf[p++] = LF;
-    copy(buf, p, header);
-    p += header.length;
-    p = copyRange(buf, p, data, from, to);
-    buf[p++] = CR;
-    buf[p++] = LF;
     this.pos = p;
+    return buf;
   }
 
   /** Hands the frames written since the last flush to the sink. */
