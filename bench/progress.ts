@@ -56,8 +56,9 @@ export function progressRate(p: Progress, units: number, unitsAtFirst: number): 
 }
 
 /**
- * Total bytes of the files under `<root>/<host>/`: a collector's output. Host directories are
- * listed until `expectedHosts` are known, then only their files are stat'ed.
+ * Total bytes of the files under `<root>/<host>/`: a collector's output (dot directories are the
+ * collector's own, not hosts). Host directories are listed until `expectedHosts` are known, then
+ * only their files are stat'ed.
  */
 export class OutputTree {
   private readonly files = new Map<string, string[]>();
@@ -72,6 +73,9 @@ export class OutputTree {
       return;
     }
     for (const host of hosts) {
+      // ".shipper" (partition state) and ".quarantine" are not hosts: counting them as hosts once
+      // stopped discovery one real host short, which looked like a collector losing a host's lines.
+      if (host.startsWith(".")) continue;
       const known = this.files.get(host);
       if (known && known.length > 0) continue;
       try {
