@@ -9,5 +9,5 @@ const program = new Command()
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)");
 
-registerCommands(program);
+await registerCommands(program);
 await program.parseAsync(process.argv);
