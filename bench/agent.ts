@@ -15,8 +15,9 @@ import { skipAll, guarded, type Figure } from "./results.js";
 const GROUP = "Agent";
 
 /** What the measured agent does, as far as its --help tells: flags used, saved positions or not. */
-export function agentNotes(ctx: BenchContext): string[] {
-  const args = ctx.config.agentArgs.length > 0 ? ctx.config.agentArgs.join(" ") : "defaults";
+export function agentNotes(ctx: BenchContext, extraArgs: string[] = []): string[] {
+  const flags = [...ctx.config.agentArgs, ...extraArgs];
+  const args = flags.length > 0 ? flags.join(" ") : "defaults";
   const positions = /state|position/i.test(ctx.shipper.agentHelp) ? "saved positions: available" : "saved positions: not in this build";
   return [`agent flags: ${args}; ${positions}`];
 }

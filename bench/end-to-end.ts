@@ -9,6 +9,7 @@ import { repeat, log, sleep } from "./repeat.js";
 import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, storedIn, agentNotes } from "./agent.js";
 import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { BATCH_ARGS, BATCH_LINES, agentBatches } from "./batched.js";
 import { stallReport } from "./collector.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 
@@ -35,7 +36,8 @@ export interface PipelineRun {
   collectorPeakMB: number;
 }
 
-export async function runPipeline(ctx: BenchContext, name: string, run: number): Promise<PipelineRun> {
+/** One agent and one collector on a fresh file; `agentArgs` are added to the agent's flags (batching). */
+export async function runPipeline(ctx: BenchContext, name: string, run: number, agentArgs: string[] = []): Promise<PipelineRun> {
   const { config } = ctx;
   await ctx.bench.purgeAll();
   const dir = ctx.workDir(name);
@@ -49,7 +51,7 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number):
   let agent: RunningShipper | undefined;
   try {
     await collectorReady(ctx, collector);
-    agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
+    agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log"), extraArgs: agentArgs });
     const alive = () => {
       agent!.assertRunning("shipper agent");
       collector.assertRunning("shipper collector");
@@ -79,9 +81,13 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number):
 
 export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
   const base = { key: "end_to_end.throughput", label: "agent + collector together, first line read to last written", group: GROUP, unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY, target: ">= 100,000 lines/s" };
+  const batched = {
+    key: "end_to_end.batched_throughput", label: `the same with batching (agent --batch-lines ${BATCH_LINES}, split by the collector)`, group: GROUP,
+    unit: "lines/s" as const, ceiling: ONE_HOST_CEILING_KEY, target: ">= 100,000 lines/s",
+  };
   const missing = ctx.shipper.missing("agent") ?? ctx.shipper.missing("collector");
-  if (missing) return skipAll([base], missing);
-  return await guarded([base], async () => {
+  if (missing) return skipAll([base, batched], missing);
+  const figures = await guarded([base], async () => {
     log(`end to end: ${ctx.config.lines} lines, ${ctx.config.runs} run(s)`);
     const agentPeaks: number[] = [];
     const collectorPeaks: number[] = [];
@@ -95,4 +101,17 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
     ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
     return [{ ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] }];
   }, ctx.failed);
+  if (!agentBatches(ctx.shipper.agentHelp)) return [...figures, ...skipAll([batched], "`shipper agent` has no --batch-lines in this build")];
+  figures.push(...(await guarded([batched], async () => {
+    log(`end to end with batching: ${ctx.config.lines} lines, ${ctx.config.runs} run(s)`);
+    const peaks: number[] = [];
+    const result = await repeat(ctx.config.runs, async (run) => {
+      const r = await runPipeline(ctx, `end-to-end-batched-r${run}`, run, BATCH_ARGS);
+      peaks.push(r.collectorPeakMB);
+      return { value: r.linesPerSecond };
+    });
+    const notes = [...agentNotes(ctx, BATCH_ARGS), ...result.notes, `collector peak resident memory ${Math.max(...peaks).toFixed(1)} MB`];
+    return [{ ...batched, value: result.value, runs: result.runs, notes }];
+  }, ctx.failed)));
+  return figures;
 }

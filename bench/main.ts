@@ -14,6 +14,7 @@ import { skipAll, type Figure } from "./results.js";
 import { log } from "./repeat.js";
 import { detectShipper, stopAllShippers, type ShipperAvailability } from "./shipper.js";
 import { measureAgent } from "./agent.js";
+import { measureAgentBatched } from "./batched.js";
 import { measureCollector } from "./collector.js";
 import { measureEndToEnd } from "./end-to-end.js";
 import { measureLatency } from "./latency.js";
@@ -38,6 +39,7 @@ type Measure = (ctx: BenchContext) => Promise<Figure[]>;
 
 const SHIPPER_MEASUREMENTS: Array<[MeasurementName, Measure]> = [
   ["agent", measureAgent],
+  ["agent", measureAgentBatched],
   ["collector", measureCollector],
   ["end-to-end", measureEndToEnd],
   ["latency", measureLatency],

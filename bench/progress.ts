@@ -58,14 +58,19 @@ export function progressRate(p: Progress, units: number, unitsAtFirst: number): 
 /**
  * Total bytes of the files under `<root>/<host>/`: a collector's output (dot directories are the
  * collector's own, not hosts). Host directories are listed until `expectedHosts` are known, then
- * only their files are stat'ed.
+ * only their files are stat'ed. A host's directory is listed again when the total stops growing:
+ * the collector opens a second file for a host when local midnight passes, and its bytes would
+ * otherwise never be counted (a complete run would look stalled). While the total grows, no
+ * directory is listed again, so a poll costs one stat per known file.
  */
 export class OutputTree {
   private readonly files = new Map<string, string[]>();
+  private lastTotal = -1;
 
   constructor(readonly root: string, private readonly expectedHosts: number) {}
 
-  private discover(): void {
+  /** Lists new host directories; with `relist`, the known ones too (to find files added since). */
+  private discover(relist = false): void {
     let hosts: string[];
     try {
       hosts = readdirSync(this.root);
@@ -77,7 +82,7 @@ export class OutputTree {
       // stopped discovery one real host short, which looked like a collector losing a host's lines.
       if (host.startsWith(".")) continue;
       const known = this.files.get(host);
-      if (known && known.length > 0) continue;
+      if (!relist && known && known.length > 0) continue;
       try {
         this.files.set(host, readdirSync(join(this.root, host)).map((f) => join(this.root, host, f)));
       } catch {
@@ -96,8 +101,7 @@ export class OutputTree {
     return this.withFiles();
   }
 
-  bytes(): number {
-    if (this.withFiles() < this.expectedHosts) this.discover();
+  private sum(): number {
     let total = 0;
     for (const paths of this.files.values()) {
       for (const p of paths) {
@@ -111,9 +115,21 @@ export class OutputTree {
     return total;
   }
 
+  bytes(): number {
+    if (this.withFiles() < this.expectedHosts) this.discover();
+    let total = this.sum();
+    if (total === this.lastTotal) {
+      // No growth since the last poll: finished, stalled, or writing to files not listed yet.
+      this.discover(true);
+      total = this.sum();
+    }
+    this.lastTotal = total;
+    return total;
+  }
+
   /** Every output file, for a final check. */
   paths(): string[] {
-    this.discover();
+    this.discover(true);
     return [...this.files.values()].flat();
   }
 }

@@ -91,7 +91,7 @@ function lastLines(text: string, n = 3): string {
  * `file` is what SHIPPER_FILE holds: one path, a glob pattern or a comma-separated list. Saved
  * positions go to a `state` directory beside the log file, never to the machine's default place.
  */
-export function startAgent(opts: { url: string; config: BenchConfig; file: string; host: string; logFile: string; extraEnv?: NodeJS.ProcessEnv }): RunningShipper {
+export function startAgent(opts: { url: string; config: BenchConfig; file: string; host: string; logFile: string; extraEnv?: NodeJS.ProcessEnv; extraArgs?: string[] }): RunningShipper {
   const env = {
     NATS_URL: opts.url,
     SHIPPER_STATE_DIR: join(dirname(opts.logFile), "agent-state"),
@@ -101,7 +101,7 @@ export function startAgent(opts: { url: string; config: BenchConfig; file: strin
     HOSTNAME: opts.host,
     ...opts.extraEnv,
   };
-  return new RunningShipper(new ShipperProcess(["agent", ...opts.config.agentArgs], env), opts.logFile);
+  return new RunningShipper(new ShipperProcess(["agent", ...opts.config.agentArgs, ...(opts.extraArgs ?? [])], env), opts.logFile);
 }
 
 export function startCollector(opts: { url: string; config: BenchConfig; directory: string; logFile: string }): RunningShipper {

@@ -69,11 +69,27 @@ export class FleetLog {
 
 /** Writes `lines` syslog lines of one host to a file, in chunks, and returns its size in bytes. */
 export async function writeHostLog(path: string, host: string, lines: number, seed = 1): Promise<number> {
+  return (await writeIndexedHostLog(path, host, lines, seed)).bytes;
+}
+
+/** A written log file: its size, and where each line ends (the offset just past its newline). */
+export interface IndexedHostLog {
+  bytes: number;
+  /** ends[k]: the file offset just past line k's newline, as in the line's message id. */
+  ends: Float64Array;
+}
+
+/** Like writeHostLog, also keeping each line's end offset (to turn a message id's offset into lines). */
+export async function writeIndexedHostLog(path: string, host: string, lines: number, seed = 1): Promise<IndexedHostLog> {
   const out = createWriteStream(path);
+  const ends = new Float64Array(lines);
   let bytes = 0;
+  let n = 0;
   let chunk = "";
   for (const line of syslogLines({ host, lines, seed })) {
     chunk += line + "\n";
+    ends[n] = (n > 0 ? ends[n - 1]! : 0) + Buffer.byteLength(line) + 1;
+    n++;
     if (chunk.length > 1 << 20) {
       bytes += Buffer.byteLength(chunk);
       if (!out.write(chunk)) await once(out, "drain");
@@ -83,5 +99,17 @@ export async function writeHostLog(path: string, host: string, lines: number, se
   bytes += Buffer.byteLength(chunk);
   out.end(chunk);
   await once(out, "finish");
-  return bytes;
+  return { bytes, ends: ends.subarray(0, n) };
+}
+
+/** Lines that end at or before `offset`: how many lines a message id's offset covers. */
+export function linesUpTo(ends: Float64Array, offset: number): number {
+  let lo = 0;
+  let hi = ends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ends[mid]! <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

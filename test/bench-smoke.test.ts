@@ -11,6 +11,7 @@ const BENCH_MAIN = fileURLToPath(new URL("../bench/main.js", import.meta.url));
 interface Figure {
   key: string;
   unit: string;
+  ceiling?: string;
   value?: number;
   skipped?: string;
 }
@@ -49,6 +50,16 @@ test("bench - the tiny size runs every measurement and writes the figures as JSO
       assert.ok(figures.length > 0, `${group} figures are reported`);
       for (const f of figures) assert.ok(f.value !== undefined || (f.skipped ?? "").length > 0, `${f.key}: a value or a reason`);
     }
+    // Batching is counted in lines (not stream messages), with its ratio to the one-host ceiling.
+    for (const key of ["agent.batched_throughput", "end_to_end.batched_throughput"]) {
+      const figure = report.figures.find((f) => f.key === key);
+      assert.ok(figure, `${key} is in the JSON`);
+      assert.equal(figure.unit, "lines/s");
+      assert.equal(figure.skipped, undefined, `${key} was measured`);
+      assert.ok(typeof figure.value === "number" && figure.value > 0, `${key} has a positive value`);
+      assert.equal(figure.ceiling, "ceiling.async_acked_one_host");
+    }
+    assert.match(output, /agent with batching \(--batch-lines 1000\)/);
     assert.match(output, /x ceiling/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
