@@ -41,7 +41,7 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
     const states = new Map<number, { file: PartitionStateFile; data?: PartitionStateData }>();
     if (!config.streamTarget) {
       for (const partition of partitions) {
-        const file = new PartitionStateFile(config.directory, partition);
+        const file = new PartitionStateFile(config.directory, partition, log);
         const data = await file.load();
         if (data) await cutBackUnsavedWrites(data, log);
         states.set(partition, data ? { file, data } : { file });
