@@ -1,14 +1,22 @@
-// Writes one batch of a partition: each line to its host's file (one write per host), lines that
-// must not become a path to quarantine, then a flush; only then may the batch be acknowledged.
-// A failing write is retried in place with back-off, never skipped, so a host's lines keep their
-// order and nothing is acknowledged unwritten; the server is told the batch is still in progress.
+// Writes the batches of a partition: each line to its host's file (one write per host), lines that
+// must not become a path to quarantine, then a flush and the partition state; only then is a
+// batch acknowledged. A failing write is retried in place with back-off, never skipped, so a
+// host's lines keep their order and nothing is acknowledged unwritten; the server is told the
+// batch is still in progress.
+//
+// Pipelined (pipeline()): batch N+1 is written to the host files while batch N is made durable
+// (fsync, state save, ack) by the durability queue. What N's save must describe (file sizes after
+// N's writes, N's sequence, origins through N) is copied when N's writes end, before N+1 is
+// routed, so N+1 cannot change it; the saved state is a separate durable copy that only
+// those copies (in order) and new-file records change. Bytes of N+1 already in the files when N's
+// state is saved are past N's recorded sizes, and a restart cuts them back (cutBackUnsavedWrites).
 import { parseMsgId } from "../protocol/msg-id.js";
 import { parsePart } from "../protocol/line-parts.js";
 import { parseBatchCount, splitBatch } from "../protocol/batch.js";
 import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
 import type { CollectorCounters } from "./counters.js";
-import { delay } from "./delay.js";
+import { DurabilityQueue } from "./durability-queue.js";
 import { mapLimited } from "./map-limited.js";
 import { hostDirectoryProblem } from "./host-directory.js";
 import type { LineSink } from "./line-sink.js";
@@ -16,14 +24,9 @@ import type { MessageBatch, ReadMessage } from "./partition-reader.js";
 import { rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
 import type { StreamSource } from "./stream-gap.js";
 import type { Quarantine, QuarantineEntry } from "./quarantine.js";
+import { DEFAULT_RETRY, retryInPlace, type RetryContext, type RetryPolicy } from "./retry-in-place.js";
 
-export interface RetryPolicy {
-  firstMs: number;
-  /** Kept well under the consumer's ack wait, as each retry also says "in progress". */
-  maxMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { firstMs: 100, maxMs: 10_000 };
+export { DEFAULT_RETRY, type RetryPolicy } from "./retry-in-place.js";
 
 export interface BatchWriterOptions {
   sink: LineSink;
@@ -41,6 +44,33 @@ export interface BatchWriterOptions {
   state?: { file: PartitionStateFile; data?: PartitionStateData };
   /** Reads sequences the consumer skipped straight from the stream (with `state`). */
   streamSource?: StreamSource;
+  /**
+   * Written batches that may wait for the durability stage before the next one is held back
+   * (default 1: one batch made durable while the next is written).
+   */
+  maxWaiting?: number;
+}
+
+/** A batch written to the host files, waiting to be made durable and acknowledged. */
+export interface WrittenBatch {
+  readonly batch: MessageBatch;
+  /** Hosts whose files it wrote (to fsync). */
+  readonly touched: readonly string[];
+  /** The partition state at this batch's end, when state is kept. */
+  readonly state?: StateAtBatchEnd;
+  readonly terms: readonly (() => void)[];
+  readonly lines: number;
+  readonly bytes: number;
+  readonly quarantined: number;
+  readonly unparsable: number;
+  readonly skipped: number;
+}
+
+/** Copies made when the batch's writes ended: later batches cannot change them. */
+interface StateAtBatchEnd {
+  sequence: number;
+  /** Marks of the hosts the batch changed (fresh objects, never changed afterwards). */
+  hosts: [string, HostMark][];
 }
 
 /** Parts of a split line received so far, per subject. */
@@ -80,19 +110,59 @@ export class BatchWriter {
   /** Split lines waiting for their last part, per subject. */
   private readonly pendingParts = new Map<string, PendingLine>();
   private checkedStream = false;
+  /**
+   * The state as saved: the live state (`state.data`, which routing reads and each written batch
+   * moves on) may be ahead of it by batches not yet durable. Its marks are replaced, never changed
+   * in place (the state encoder reuses each unchanged host's text).
+   */
+  private durable?: PartitionStateData;
+  private readonly durability: DurabilityQueue<WrittenBatch>;
+  private readonly retryContext: RetryContext;
 
   constructor(private readonly opts: BatchWriterOptions) {
     const data = opts.state?.data;
-    if (data) this.written.set(data.stream, data.sequence);
+    if (data) {
+      this.written.set(data.stream, data.sequence);
+      this.durable = copyState(data);
+    }
+    this.retryContext = { log: opts.log, counters: opts.counters, source: opts.source, policy: opts.retry ?? DEFAULT_RETRY };
+    this.durability = new DurabilityQueue({ step: (group, signal) => this.makeDurable(group, signal), maxWaiting: opts.maxWaiting ?? 1 });
   }
 
-  /** Writes and flushes the batch; false when stopped before it was all written (do not ack). */
+  /**
+   * Writes the batch, makes it durable and acknowledges it; false when stopped before (then it
+   * is not acknowledged). Nothing else may be in the pipeline.
+   */
   async write(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
-    const { sink, quarantine, counters, state } = this.opts;
+    return (await this.pipeline(batch, signal)) && (await this.drain());
+  }
+
+  /**
+   * Writes the batch to the host files and queues it to be made durable and acknowledged after
+   * the batches before it; resolves when the next batch may be written. False when stopped before
+   * it was all written, or when an earlier batch could not be made durable (then neither it nor
+   * any later batch is acknowledged).
+   */
+  async pipeline(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
+    const written = await this.writeAhead(batch, signal);
+    if (!written) return false;
+    return await this.durability.add(written, signal);
+  }
+
+  /** Waits until every batch written is durable and acknowledged; false when one was stopped first. */
+  drain(): Promise<boolean> {
+    return this.durability.settle();
+  }
+
+  /** Writes the batch to the host files; undefined when stopped before it was all written. */
+  private async writeAhead(batch: MessageBatch, signal: AbortSignal): Promise<WrittenBatch | undefined> {
+    const { sink, quarantine, state } = this.opts;
     let messages = batch.messages;
     if (state) {
-      const prepared = await this.retry("reading the stream for skipped lines", batch, signal, () => this.prepare(batch));
-      if (!prepared) return false;
+      // A stream check may start the state over: everything before must be durable by then.
+      if ((!this.checkedStream || batch.fresh) && !(await this.durability.settle())) return undefined;
+      const prepared = await this.retry("reading the stream for skipped lines", [batch], signal, () => this.prepare(batch));
+      if (!prepared) return undefined;
       messages = prepared.result;
     }
     const routed = this.route(batch, messages);
@@ -100,29 +170,43 @@ export class BatchWriter {
     // right after the write still finds the file and cuts the unsaved batch back.
     const positions = new Map<string, { path: string; size: number }>();
     if (state && sink.position) {
-      let changed = false;
       const hosts = [...routed.hosts.keys()];
-      const got = await mapLimited(hosts, HOSTS_AT_ONCE, (host) => this.retry(`opening the log of ${host}`, batch, signal, () => sink.position!(host)));
+      const got = await mapLimited(hosts, HOSTS_AT_ONCE, (host) => this.retry(`opening the log of ${host}`, [batch], signal, () => sink.position!(host)));
+      const opened: string[] = [];
+      let rolled = false;
       for (const [i, host] of hosts.entries()) {
         const pos = got[i];
-        if (!pos) return false;
+        if (!pos) return undefined;
         positions.set(host, pos.result);
         const mark = this.stateData().hosts[host];
         if (!mark || mark.path !== pos.result.path) {
-          this.stateData().hosts[host] = { path: pos.result.path, size: pos.result.size, origins: mark?.origins ?? {} };
-          changed = true;
+          opened.push(host);
+          if (mark) rolled = true;
         }
       }
-      if (changed && !(await this.saveState(batch, signal))) return false;
+      if (opened.length > 0) {
+        // A host that moved to a new file (a new day): the batches written to its old file must be
+        // durable before its record points elsewhere. A new host has no earlier batch to wait for.
+        if (rolled && !(await this.durability.settle())) return undefined;
+        const live = this.stateData();
+        const durable = this.durable!;
+        for (const host of opened) {
+          const pos = positions.get(host)!;
+          const mark: HostMark = { path: pos.path, size: pos.size, origins: live.hosts[host]?.origins ?? {} };
+          live.hosts[host] = mark;
+          durable.hosts[host] = copyMark(mark);
+        }
+        if (!(await this.saveState([batch], signal))) return undefined;
+      }
     }
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
     const perHost = [...routed.hosts];
-    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines]) => this.retry(`writing the log of ${host}`, batch, signal, () => sink.write(host, hostLines)));
+    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines]) => this.retry(`writing the log of ${host}`, [batch], signal, () => sink.write(host, hostLines)));
     for (const [i, [host, hostLines]] of perHost.entries()) {
       const written = writes[i];
-      if (!written) return false;
+      if (!written) return undefined;
       touched.push(host);
       lines += hostLines.length;
       bytes += written.result;
@@ -130,36 +214,77 @@ export class BatchWriter {
       if (pos) pos.size += written.result;
     }
     if (routed.quarantined.length > 0) {
-      const ok = await this.retry("writing the quarantine file", batch, signal, () => quarantine.add(routed.quarantined));
-      if (!ok) return false;
+      const ok = await this.retry("writing the quarantine file", [batch], signal, () => quarantine.add(routed.quarantined));
+      if (!ok) return undefined;
     }
-    if (touched.length > 0) {
-      const ok = await this.retry("flushing the logs to disk", batch, signal, () => sink.flush(touched));
-      if (!ok) return false;
-    }
+    // The state at this batch's end, copied now: the next batch is routed before this one is saved.
+    let stateAtEnd: StateAtBatchEnd | undefined;
     if (state) {
       const data = this.stateData();
+      const changed = new Set<string>();
       for (const [host, pos] of positions) {
         const mark = data.hosts[host]!;
         mark.path = pos.path;
         mark.size = pos.size;
+        changed.add(host);
       }
       for (const [host, origins] of routed.origins) {
         const mark = (data.hosts[host] ??= { path: "", size: 0, origins: {} } as HostMark);
         for (const [origin, offset] of origins) rememberOrigin(mark, origin, offset);
+        changed.add(host);
       }
       const mark = routed.marks.get(data.stream);
       if (mark !== undefined) data.sequence = Math.max(data.sequence, this.safeSequence(mark));
-      if (!(await this.saveState(batch, signal))) return false;
+      stateAtEnd = { sequence: data.sequence, hosts: [...changed].map((host) => [host, copyMark(data.hosts[host]!)]) };
     }
-    for (const term of routed.terms) term();
-    counters.linesWritten += lines;
-    counters.bytesWritten += bytes;
-    counters.quarantined += routed.quarantined.length - routed.unparsable;
-    counters.unparsable += routed.unparsable;
-    counters.duplicatesSkipped += routed.skipped;
-    counters.batches++;
+    // Written: a redelivery of these lines in a later batch is skipped, whether or not this batch
+    // is durable yet (if it never becomes durable, nothing after it is acknowledged either).
     for (const [stream, sequence] of routed.marks) this.written.set(stream, sequence);
+    return {
+      batch,
+      touched,
+      state: stateAtEnd,
+      terms: routed.terms,
+      lines,
+      bytes,
+      quarantined: routed.quarantined.length - routed.unparsable,
+      unparsable: routed.unparsable,
+      skipped: routed.skipped,
+    };
+  }
+
+  /**
+   * The durability step for written batches, in order: fsync their files, save the state at the
+   * last one's end, acknowledge each. False when stopped while retrying (none acknowledged).
+   */
+  private async makeDurable(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
+    const { sink, counters } = this.opts;
+    const batches = group.map((w) => w.batch);
+    const touched = new Set<string>();
+    for (const w of group) for (const host of w.touched) touched.add(host);
+    if (touched.size > 0) {
+      const ok = await this.retry("flushing the logs to disk", batches, signal, () => sink.flush(touched));
+      if (!ok) return false;
+    }
+    if (this.opts.state && group.some((w) => w.state)) {
+      const durable = this.durable!;
+      for (const w of group) {
+        if (!w.state) continue;
+        for (const [host, mark] of w.state.hosts) durable.hosts[host] = mark;
+        durable.sequence = Math.max(durable.sequence, w.state.sequence);
+      }
+      if (!(await this.saveState(batches, signal))) return false;
+    }
+    for (const w of group) {
+      for (const term of w.terms) term();
+      counters.linesWritten += w.lines;
+      counters.bytesWritten += w.bytes;
+      counters.quarantined += w.quarantined;
+      counters.unparsable += w.unparsable;
+      counters.duplicatesSkipped += w.skipped;
+      counters.batches++;
+      await w.batch.ack();
+    }
     return true;
   }
 
@@ -174,7 +299,8 @@ export class BatchWriter {
       const data = state.data;
       if (!data || data.stream !== first.stream || (streamSource && data.streamCreated !== created) || batch.fresh) {
         if (data) log.warn(`${source}: the stream "${first.stream}" was made again (created ${created}); its sequences start over, so the saved sequence ${data.sequence} no longer applies`);
-        state.data = { version: 1, stream: first.stream, streamCreated: created, sequence: 0, hosts: data?.hosts ?? {} };
+        state.data = { version: 2, stream: first.stream, streamCreated: created, sequence: 0, hosts: data?.hosts ?? {} };
+        this.durable = copyState(state.data); // nothing is in the durability queue (settled before)
         this.written.clear();
         return batch.messages;
       }
@@ -210,11 +336,11 @@ export class BatchWriter {
     return this.opts.state!.data!;
   }
 
-  private async saveState(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
+  /** Saves the durable copy (as it is when each attempt starts). */
+  private async saveState(batches: readonly MessageBatch[], signal: AbortSignal): Promise<boolean> {
     const { state } = this.opts;
-    if (!state?.data) return true;
-    const data = state.data;
-    return (await this.retry("saving the partition state", batch, signal, () => state.file.save(data))) !== undefined;
+    if (!state || !this.durable) return true;
+    return (await this.retry("saving the partition state", batches, signal, () => state.file.save(this.durable!))) !== undefined;
   }
 
   /** Joins split lines: the whole line when its last part arrives; unfinished ones go to quarantine. */
@@ -347,27 +473,17 @@ export class BatchWriter {
     return verdict;
   }
 
-  /** Runs `op` until it succeeds (its result, wrapped) or the signal stops us (undefined). */
-  private async retry<T>(what: string, batch: MessageBatch, signal: AbortSignal, op: () => Promise<T>): Promise<{ result: T } | undefined> {
-    const { log, counters, source } = this.opts;
-    const policy = this.opts.retry ?? DEFAULT_RETRY;
-    let wait = policy.firstMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await op();
-        if (attempt > 1) log.info(`${source}: ${what} worked again after ${attempt} attempts`);
-        return { result };
-      } catch (err) {
-        counters.writeErrors++;
-        const reason = (err as Error).message;
-        const message = `${source}: ${what} failed (${reason}); retrying in ${wait} ms, nothing is acknowledged until it is written`;
-        if (attempt === 1) log.error(message);
-        else log.warn(message);
-      }
-      batch.working();
-      await delay(wait, signal);
-      if (signal.aborted) return undefined;
-      wait = Math.min(policy.maxMs, wait * 2);
-    }
+  private retry<T>(what: string, batches: readonly MessageBatch[], signal: AbortSignal, op: () => Promise<T>): Promise<{ result: T } | undefined> {
+    return retryInPlace(this.retryContext, what, batches, signal, op);
   }
+}
+
+function copyMark(mark: HostMark): HostMark {
+  return { path: mark.path, size: mark.size, origins: { ...mark.origins } };
+}
+
+function copyState(data: PartitionStateData): PartitionStateData {
+  const hosts: Record<string, HostMark> = {};
+  for (const host in data.hosts) hosts[host] = copyMark(data.hosts[host]!);
+  return { version: data.version, stream: data.stream, streamCreated: data.streamCreated, sequence: data.sequence, hosts };
 }

@@ -1,10 +1,13 @@
 // The collector: one loop per partition reader, each taking a batch, writing it through the sink
-// (quarantining what must not become a path), flushing, and only then acknowledging it.
-// Stopping: readers stop fetching and hand out what the server already sent; every loop finishes
-// its write and acknowledges it; then every file is closed.
+// (quarantining what must not become a path), flushing, saving the partition state, and only then
+// acknowledging it. Pipelined per partition: the next batch is written while the one before is
+// made durable and acknowledged, and acknowledgements keep delivery order (batch-writer.ts).
+// Stopping: readers stop fetching and hand out what the server already sent; every loop writes
+// it, makes it durable and acknowledges it; then every file is closed.
 import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
-import { BatchWriter, type RetryPolicy } from "./batch-writer.js";
+import { BatchWriter } from "./batch-writer.js";
+import type { RetryPolicy } from "./retry-in-place.js";
 import { newCounters, type CollectorCounters } from "./counters.js";
 import type { LineSink } from "./line-sink.js";
 import type { PartitionReader } from "./partition-reader.js";
@@ -25,6 +28,8 @@ export interface CollectorParts {
   states?: ReadonlyMap<number, { file: PartitionStateFile; data?: PartitionStateData }>;
   /** Shared with the readers when they count too (delivery gaps); fresh by default. */
   counters?: CollectorCounters;
+  /** Written batches per partition that may wait while the one before is made durable (default 1). */
+  maxWaiting?: number;
 }
 
 export class Collector {
@@ -64,8 +69,12 @@ export class Collector {
   }
 
   private async runPartition(reader: PartitionReader, signal: AbortSignal): Promise<void> {
-    const { sink, quarantine, parser, log, retry } = this.parts;
+    const { sink, quarantine, parser, log, retry, maxWaiting } = this.parts;
     const state = this.parts.states?.get(reader.partition);
+    // Stops this partition's retries when its reader fails, as well as on shutdown.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
     const writer = new BatchWriter({
       sink,
       quarantine,
@@ -74,17 +83,27 @@ export class Collector {
       log,
       source: reader.source,
       retry,
+      maxWaiting,
       ...(state ? { state, streamSource: reader.streamSource } : {}),
     });
     try {
       for await (const batch of reader.batches()) {
-        if (!(await writer.write(batch, signal))) return; // stopped mid-retry: unacknowledged, so redelivered
-        await batch.ack();
+        // Written, and queued to be made durable and acknowledged behind the batches before it.
+        if (!(await writer.pipeline(batch, stop.signal))) {
+          await writer.drain(); // the batch before may still finish (stopped: its retries end at once)
+          return; // stopped mid-retry: unacknowledged, so redelivered
+        }
       }
+      // Everything received is written: make it durable and acknowledge it before stopping.
+      if (!(await writer.drain())) return;
     } catch (err) {
       // One partition failing stops the others: a collector half-running is worse than a clear exit.
       if (!signal.aborted) for (const r of this.parts.readers) void r.stop().catch(() => undefined);
+      stop.abort();
+      await writer.drain().catch(() => undefined); // nothing of this partition runs on once it has failed
       throw new Error(`${reader.source}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
     if (!signal.aborted) {
       for (const r of this.parts.readers) void r.stop().catch(() => undefined);
