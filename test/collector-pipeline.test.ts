@@ -21,6 +21,7 @@ const log = pino({ level: "silent" });
 class GatedSink implements LineSink {
   readonly gates: { open: () => void; fail: (err: Error) => void }[] = [];
   private waiters: (() => void)[] = [];
+  private failing?: Error;
   constructor(readonly inner: FileSink) {}
   write(host: string, lines: readonly Uint8Array[]): Promise<number> {
     return this.inner.write(host, lines);
@@ -29,6 +30,7 @@ class GatedSink implements LineSink {
     return this.inner.position(host);
   }
   flush(hosts?: Iterable<string>): Promise<void> {
+    if (this.failing) return Promise.reject(this.failing);
     return new Promise<void>((resolve, reject) => {
       this.gates.push({ open: () => void this.inner.flush(hosts).then(resolve, reject), fail: reject });
       for (const wake of this.waiters.splice(0)) wake();
@@ -36,6 +38,11 @@ class GatedSink implements LineSink {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+  /** Fails every flush from now on, and the ones waiting (a disk that stays full). */
+  failAll(err: Error): void {
+    this.failing = err;
+    for (const gate of this.gates) gate.fail(err);
   }
   /** The n-th flush (1-based), once asked for. */
   async gate(n: number) {
@@ -58,7 +65,7 @@ const msg = (text: string, sequence: number): ReadMessage => ({
   msgId: `web1:1:2:0000abcd:0:${sequence * 100}`,
 });
 
-function setUp(dir: string, maxWaiting?: number) {
+function setUp(dir: string, maxWaitingLines: number) {
   const out = join(dir, "out");
   const sink = new GatedSink(new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log }));
   const counters = newCounters();
@@ -72,7 +79,7 @@ function setUp(dir: string, maxWaiting?: number) {
     source: "test",
     retry: { firstMs: 5, maxMs: 20 },
     state: { file },
-    ...(maxWaiting ? { maxWaiting } : {}),
+    maxWaitingLines,
   });
   return { out, sink, counters, writer, logfile: () => hostFile(out) };
 }
@@ -98,7 +105,7 @@ test("collector pipeline - batch N+1 is written while N is made durable; N's sav
   const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
   acks.length = 0;
   try {
-    const { out, sink, writer, logfile } = setUp(dir);
+    const { out, sink, writer, logfile } = setUp(dir, 1); // one batch made durable while the next is written
     const signal = new AbortController().signal;
     assert.equal(await writer.pipeline(batch(1, [msg("one", 1), msg("two", 2)]), signal), true);
     const first = await sink.gate(1); // batch 1 is being made durable...
@@ -132,7 +139,7 @@ test("collector pipeline - a failing flush of N is retried; N+1 is never acknowl
   const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
   acks.length = 0;
   try {
-    const { sink, counters, writer } = setUp(dir);
+    const { sink, counters, writer } = setUp(dir, 1);
     const signal = new AbortController().signal;
     await writer.pipeline(batch(1, [msg("one", 1)]), signal);
     (await sink.gate(1)).fail(new Error("EIO: i/o error"));
@@ -150,15 +157,17 @@ test("collector pipeline - a failing flush of N is retried; N+1 is never acknowl
 
     // Stopped while batch 3's flush fails: neither it nor batch 4, written meanwhile, is acknowledged.
     acks.length = 0;
-    const again = setUp(join(dir, "again"));
+    const again = setUp(join(dir, "again"), 10_000);
     const stop = new AbortController();
     await again.writer.pipeline(batch(3, [msg("three", 3)]), stop.signal);
-    (await again.sink.gate(1)).fail(new Error("ENOSPC: no space left on device"));
+    again.sink.failAll(new Error("ENOSPC: no space left on device"));
+    await again.sink.gate(1);
     const fourth = again.writer.pipeline(batch(4, [msg("four", 4)]), stop.signal);
     await until("batch 4 written", () => text(again.logfile()) === "three\nfour\n");
+    assert.equal(await fourth, true, "written, and waiting behind batch 3");
     stop.abort();
-    assert.equal(await fourth, false);
     assert.equal(await again.writer.drain(), false);
+    assert.equal(await again.writer.pipeline(batch(5, [msg("five", 5)]), stop.signal), false, "nothing more once a batch could not be made durable");
     assert.deepEqual(acks, []);
     await again.sink.close();
   } finally {
@@ -166,7 +175,7 @@ test("collector pipeline - a failing flush of N is retried; N+1 is never acknowl
   }
 });
 
-test("collector pipeline - with room for more waiting batches, they are made durable together and acknowledged in order", async () => {
+test("collector pipeline - batches written while one is made durable wait up to the line limit, then are made durable together, acknowledged in order", async () => {
   const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
   acks.length = 0;
   try {
@@ -174,14 +183,18 @@ test("collector pipeline - with room for more waiting batches, they are made dur
     const signal = new AbortController().signal;
     await writer.pipeline(batch(1, [msg("one", 1)]), signal);
     const gate = await sink.gate(1);
-    await writer.pipeline(batch(2, [msg("two", 2)]), signal);
-    await writer.pipeline(batch(3, [msg("three", 3)]), signal);
+    await writer.pipeline(batch(2, [msg("two", 2)]), signal); // 1 line waiting: go on
+    let third = false;
+    const writing3 = writer.pipeline(batch(3, [msg("three", 3), msg("four", 4)]), signal).then((ok) => (third = ok));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(third, false, "3 lines waiting: the writer is held back");
     gate.open();
+    await writing3;
     (await sink.gate(2)).open(); // one flush for batches 2 and 3
     assert.equal(await writer.drain(), true);
     assert.deepEqual(acks, [1, 2, 3]);
     assert.equal(sink.gates.length, 2);
-    assert.equal((await new PartitionStateFile(out, 0).load())?.sequence, 3);
+    assert.equal((await new PartitionStateFile(out, 0).load())?.sequence, 4);
     await sink.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

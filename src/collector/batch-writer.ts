@@ -4,8 +4,8 @@
 // host's lines keep their order and nothing is acknowledged unwritten; the server is told the
 // batch is still in progress.
 //
-// Pipelined (pipeline()): batch N+1 is written to the host files while batch N is made durable
-// (fsync, state save, ack) by the durability queue. What N's save must describe (file sizes after
+// Pipelined (pipeline()): batch N+1 (and more, up to maxWaitingLines) is written to the host files
+// while batch N is made durable (fsync, state save, ack) by the durability queue. What N's save must describe (file sizes after
 // N's writes, N's sequence, origins through N) is copied when N's writes end, before N+1 is
 // routed, so N+1 cannot change it; the saved state is a separate durable copy that only
 // those copies (in order) and new-file records change. Bytes of N+1 already in the files when N's
@@ -45,10 +45,12 @@ export interface BatchWriterOptions {
   /** Reads sequences the consumer skipped straight from the stream (with `state`). */
   streamSource?: StreamSource;
   /**
-   * Written batches that may wait for the durability stage before the next one is held back
-   * (default 1: one batch made durable while the next is written).
+   * Lines written and waiting for the durability stage (while it makes earlier ones durable)
+   * before the next batch is held back; they are then made durable together. Default 10,000
+   * (the reader's batch size): a backlog's full batches go one written while one is made
+   * durable, and small batches at a low rate are written as they come.
    */
-  maxWaiting?: number;
+  maxWaitingLines?: number;
 }
 
 /** A batch written to the host files, waiting to be made durable and acknowledged. */
@@ -94,6 +96,8 @@ interface Routed {
   terms: (() => void)[];
 }
 
+const DEFAULT_MAX_WAITING_LINES = 10_000;
+
 /** Hosts of one batch written (or opened) side by side: enough to keep the thread pool busy. */
 const HOSTS_AT_ONCE = 8;
 
@@ -126,7 +130,11 @@ export class BatchWriter {
       this.durable = copyState(data);
     }
     this.retryContext = { log: opts.log, counters: opts.counters, source: opts.source, policy: opts.retry ?? DEFAULT_RETRY };
-    this.durability = new DurabilityQueue({ step: (group, signal) => this.makeDurable(group, signal), maxWaiting: opts.maxWaiting ?? 1 });
+    this.durability = new DurabilityQueue({
+      step: (group, signal) => this.makeDurable(group, signal),
+      maxWaiting: opts.maxWaitingLines ?? DEFAULT_MAX_WAITING_LINES,
+      weight: (w) => w.batch.messages.length,
+    });
   }
 
   /**

@@ -28,8 +28,8 @@ export interface CollectorParts {
   states?: ReadonlyMap<number, { file: PartitionStateFile; data?: PartitionStateData }>;
   /** Shared with the readers when they count too (delivery gaps); fresh by default. */
   counters?: CollectorCounters;
-  /** Written batches per partition that may wait while the one before is made durable (default 1). */
-  maxWaiting?: number;
+  /** Lines per partition written and waiting while earlier ones are made durable (default 10,000). */
+  maxWaitingLines?: number;
 }
 
 export class Collector {
@@ -69,7 +69,7 @@ export class Collector {
   }
 
   private async runPartition(reader: PartitionReader, signal: AbortSignal): Promise<void> {
-    const { sink, quarantine, parser, log, retry, maxWaiting } = this.parts;
+    const { sink, quarantine, parser, log, retry, maxWaitingLines } = this.parts;
     const state = this.parts.states?.get(reader.partition);
     // Stops this partition's retries when its reader fails, as well as on shutdown.
     const stop = new AbortController();
@@ -83,7 +83,7 @@ export class Collector {
       log,
       source: reader.source,
       retry,
-      maxWaiting,
+      maxWaitingLines,
       ...(state ? { state, streamSource: reader.streamSource } : {}),
     });
     try {

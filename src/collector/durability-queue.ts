@@ -1,21 +1,25 @@
 // The durability stage of one partition: batches already written to the host files wait here to
-// be made durable (fsync, state save) and acknowledged, while the next batch is written. One
-// step runs at a time and takes every batch waiting, in order, so acknowledgements go out in
-// delivery order and a batch is never acknowledged before the ones written before it. A step
-// that fails (it was stopped while retrying) ends the queue: nothing after it is acknowledged.
+// be made durable (fsync, state save) and acknowledged, while the next batches are written. One
+// step runs at a time and takes every batch waiting, in order (group commit: one fsync per file
+// and one state save for all of them), so acknowledgements go out in delivery order and a batch
+// is never acknowledged before the ones written before it. A step that fails (it was stopped
+// while retrying) ends the queue: nothing after it is acknowledged.
 
 export interface DurabilityQueueOptions<T> {
   /** Makes a group of written batches durable and acknowledges them in order; false when stopped first. */
   step: (group: T[], signal: AbortSignal) => Promise<boolean>;
   /**
-   * Written batches that may wait while a step runs before add() holds the writer back. 1: the
+   * How much written work (in `weight` units: lines) may wait while a step runs before add()
+   * holds the writer back; bounds the memory of batches written and not yet acknowledged. 1: the
    * next batch is written while the one before is made durable, then waits for it.
    */
   maxWaiting: number;
+  weight: (item: T) => number;
 }
 
 export class DurabilityQueue<T> {
   private waiting: T[] = [];
+  private waitingWeight = 0;
   private running?: Promise<void>;
   private ended = false;
   private error?: unknown;
@@ -26,15 +30,16 @@ export class DurabilityQueue<T> {
   constructor(private readonly opts: DurabilityQueueOptions<T>) {}
 
   /**
-   * Queues a written batch to be made durable; resolves once the writer may go on (fewer than
-   * `maxWaiting` batches wait): true, or false when the queue ended (stopped mid-retry).
+   * Queues a written batch to be made durable; resolves once the writer may go on (less than
+   * `maxWaiting` waits): true, or false when the queue ended (stopped mid-retry).
    */
   async add(item: T, signal: AbortSignal): Promise<boolean> {
     if (this.ended) return this.outcome();
     this.signal = signal;
     this.waiting.push(item);
+    this.waitingWeight += this.opts.weight(item);
     this.kick();
-    while (!this.ended && this.waiting.length >= this.opts.maxWaiting) await this.nextStep();
+    while (!this.ended && this.waiting.length > 0 && this.waitingWeight >= this.opts.maxWaiting) await this.nextStep();
     return this.ended ? this.outcome() : true;
   }
 
@@ -48,6 +53,7 @@ export class DurabilityQueue<T> {
     if (this.running || this.ended || this.waiting.length === 0) return;
     const group = this.waiting;
     this.waiting = [];
+    this.waitingWeight = 0;
     this.running = this.opts.step(group, this.signal!).then(
       (ok) => {
         if (!ok) this.ended = true;

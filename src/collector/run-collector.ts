@@ -64,6 +64,8 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
       parser: new SubjectParser(config.prefix),
       log,
       counters,
+      // Written and waiting to be made durable: at most one batch's worth per partition.
+      maxWaitingLines: config.maxBatch,
     });
     log.info(
       `collector: reading partition${partitions.length > 1 ? "s" : ""} ${partitions.join(",")} of "${config.prefix}" from ${readers.map((r) => r.source).join(", ")}; writing to "${config.directory}"`,
