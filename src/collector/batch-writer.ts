@@ -116,8 +116,8 @@ export class BatchWriter {
   private checkedStream = false;
   /**
    * The state as saved: the live state (`state.data`, which routing reads and each written batch
-   * moves on) may be ahead of it by batches not yet durable. Its marks are replaced, never changed
-   * in place (the state encoder reuses each unchanged host's text).
+   * moves on) may be ahead of it by batches not yet durable. Its marks are replaced by copies,
+   * never shared with the live state.
    */
   private durable?: PartitionStateData;
   private readonly durability: DurabilityQueue<WrittenBatch>;

@@ -35,7 +35,7 @@
 import { mkdir, open, readFile, rename, stat, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../shared/log.js";
-import { decodeSlot, encodeSlot, StateEncoder, SLOT_VERSION } from "./state-slot.js";
+import { decodeSlot, encodeSlot, encodeState, SLOT_VERSION } from "./state-slot.js";
 
 export const STATE_DIR = ".shipper";
 /** The state version written (slot files); version 1 files are still read. */
@@ -73,7 +73,6 @@ export class PartitionStateFile {
   private dirReady = false;
   /** What is known of the slots on disk (read once, before the first load or save). */
   private known?: { exists: [boolean, boolean]; newest?: 0 | 1; counter: number; legacy: boolean };
-  private readonly encoder = new StateEncoder();
   /** Saves run one at a time, in the order they were asked for. */
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -121,13 +120,13 @@ export class PartitionStateFile {
    * Saves are queued and run in the order asked for; the state is encoded when asked.
    */
   save(data: PartitionStateData): Promise<void> {
-    const body = this.encoder.encode(data);
+    const body = encodeState(data);
     const run = this.tail.then(() => this.saveNow(body));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async saveNow(body: string): Promise<void> {
+  private async saveNow(body: Buffer): Promise<void> {
     if (!this.known) await this.load(); // learn the slots' counters before overwriting either
     const known = this.known!;
     const dir = join(this.directory, STATE_DIR);
