@@ -12,7 +12,7 @@ import { Agent } from "../src/agent/agent.js";
 import { MsgIdHeaderEncoder } from "../src/agent/msg-id-header.js";
 import { FrameEncoder } from "../src/agent/frame-encoder.js";
 import { BATCH_HEADER, parseBatchCount, splitBatch } from "../src/protocol/batch.js";
-import { batchMsgId, fileVersionKey, lineMsgId, parseMsgId } from "../src/protocol/msg-id.js";
+import { batchMsgId, fileVersionKey, lineMsgId, longLineMsgId, originToken, parseMsgId } from "../src/protocol/msg-id.js";
 import { PART_HEADER } from "../src/protocol/line-parts.js";
 import { fnv1a32 } from "../src/protocol/partition.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
@@ -29,18 +29,22 @@ test("agent batch - Shipper-Batch counts: 2 or more, decimal", () => {
   for (const bad of [undefined, "", "1", "0", "02", "-3", "2.5", "x", "9007199254740993"]) assert.equal(parseBatchCount(bad), undefined, String(bad));
 });
 
-test("agent batch - a batch id is the last line's id with :b<count>, and parses back", () => {
-  const last = lineMsgId("fe80::1:web", fileVersionKey("2049", "77", "0badf00d", 1), 4711);
+test("agent batch - a batch id is the last line's id with :b<count>, and parses back (either form)", () => {
+  const version = fileVersionKey("2049", "77", "0badf00d", 1);
+  const last = lineMsgId("fe80::1:web", version, 4711);
   const id = batchMsgId(last, 25);
-  assert.equal(id, "fe80::1:web:2049:77:0badf00d:1:4711:b25");
-  const parsed = parseMsgId(id)!;
-  assert.equal(parsed.host, "fe80::1:web");
-  assert.equal(parsed.offset, 4711);
-  assert.equal(parsed.batch, 25);
-  assert.equal(parsed.part, undefined);
-  assert.equal(parsed.originKey, "fe80::1:web:2049:77:0badf00d:1");
+  assert.equal(id, `${originToken("fe80::1:web", version)}:3mv:b25`);
+  assert.deepEqual(parseMsgId(id), { originKey: originToken("fe80::1:web", version), offset: 4711, batch: 25 });
+  const long = parseMsgId(batchMsgId(longLineMsgId("fe80::1:web", version, 4711), 25))!;
+  assert.equal(long.origin?.host, "fe80::1:web");
+  assert.equal(long.offset, 4711);
+  assert.equal(long.batch, 25);
+  assert.equal(long.part, undefined);
+  assert.equal(long.originKey, "fe80::1:web:2049:77:0badf00d:1");
   assert.equal(parseMsgId(last)!.batch, undefined);
-  for (const bad of [`${last}:b1`, `${last}:b0`, `${last}:b`, `${last}:b02`, `${last}:p2:b3`]) assert.equal(parseMsgId(bad), undefined, bad);
+  for (const line of [last, longLineMsgId("fe80::1:web", version, 4711)]) {
+    for (const bad of [`${line}:b1`, `${line}:b0`, `${line}:b`, `${line}:b02`, `${line}:p2:b3`]) assert.equal(parseMsgId(bad), undefined, bad);
+  }
 });
 
 test("agent batch - splitting gives each line and the offset it would have had alone", () => {
@@ -219,7 +223,7 @@ test("agent batch - the fingerprint in batch ids is the file's first line's", as
     assert.equal(stored.length, 1);
     const { dev, ino } = statSync(file, { bigint: true });
     const fp = fnv1a32(Buffer.from(lines[0]! + "\n")).toString(16).padStart(8, "0");
-    assert.equal(stored[0]!.msgId, `${HOST}:${dev}:${ino}:${fp}:0:${statSync(file).size}:b100`);
+    assert.equal(stored[0]!.msgId, batchMsgId(lineMsgId(HOST, fileVersionKey(String(dev), String(ino), fp, 0), statSync(file).size), 100));
     assert.equal(stored[0]!.batch, "100");
   });
 });
@@ -252,7 +256,8 @@ test("agent batch - without raw frames (a nats.js the agent cannot write frames 
     const [rawLines, rawBatches, pubLines, pubBatches] = stored;
     assert.equal(rawLines!.length, 500);
     assert.ok(rawBatches!.length < 30);
-    const withoutVersion = (s: Stored[]) => s.map((m) => ({ ...m, msgId: m.msgId.replace(/:0badf00d:\d+:/, ":0badf00d:V:") }));
+    // Each run had its own file version, so its own origin token: compare the rest.
+    const withoutVersion = (s: Stored[]) => s.map((m) => ({ ...m, msgId: m.msgId.replace(/^[A-Za-z0-9_-]{12}:/, "V:") }));
     assert.deepEqual(withoutVersion(pubLines!), withoutVersion(rawLines!));
     assert.deepEqual(withoutVersion(pubBatches!), withoutVersion(rawBatches!));
     assert.deepEqual(unbatch(rawBatches!).lines, unbatch(rawLines!).lines);

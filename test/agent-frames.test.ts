@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decimalLength, FrameEncoder } from "../src/agent/frame-encoder.js";
+import { base36Length, decimalLength, FrameEncoder } from "../src/agent/frame-encoder.js";
 import { MsgIdHeaderEncoder } from "../src/agent/msg-id-header.js";
 import { lineMsgId } from "../src/protocol/msg-id.js";
 
@@ -46,6 +46,13 @@ test("agent frames - a frame with a prepared header block, and frames larger tha
   encoder.flush(); // nothing pending: no empty write
   assert.equal(out(), hpub("s", "_I.7", header, "y".repeat(100)) + hpub("s", "_I.8", header, "z"));
   assert.equal(writes(), 2, "the first frame is handed out when the second needs a new arena");
+});
+
+test("agent frames - base-36 lengths", () => {
+  for (let n = 1; n < 2 ** 53; n = n * 36) {
+    for (const m of [n - 1, n, n + 1, 2 * n]) assert.equal(base36Length(m), m.toString(36).length, String(m));
+  }
+  assert.equal(base36Length(2 ** 53 - 1), (2 ** 53 - 1).toString(36).length);
 });
 
 test("agent frames - decimal lengths", () => {

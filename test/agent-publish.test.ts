@@ -8,6 +8,7 @@ import { jetstream, jetstreamManager, DiscardPolicy } from "@nats-io/jetstream";
 import { Agent, type SettledPosition } from "../src/agent/agent.js";
 import { NoStreamError } from "../src/agent/errors.js";
 import { fnv1a32 } from "../src/protocol/partition.js";
+import { fileVersionKey, lineMsgId, parseMsgId } from "../src/protocol/msg-id.js";
 import { JetStreamPublisher } from "../src/agent/jetstream-publisher.js";
 import { identityOf } from "../src/agent/file-identity.js";
 import type { LineOrigin } from "../src/agent/publisher.js";
@@ -96,7 +97,7 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
       assert.equal(m.subject, SUBJECT);
       assert.ok(m.data.equals(Buffer.from(want[i]!, "utf8")), `line ${i} differs`);
       offset += Buffer.byteLength(want[i]!) + 1;
-      assert.equal(m.msgId, `${HOST}:${dev}:${ino}:${fp}:0:${offset}`);
+      assert.equal(m.msgId, lineMsgId(HOST, fileVersionKey(String(dev), String(ino), fp, 0), offset));
     }
     assert.equal(agent.settledOffsets.get(`${dev}:${ino}:${fp}:0`), statSync(file).size);
     assert.deepEqual(positions.at(-1), {
@@ -221,7 +222,8 @@ test("agent - a line over the server's max payload is split into parts with Ship
       const parts = stored.slice(1, -1);
       assert.equal(Buffer.concat(parts.map((p) => p.data)).toString(), big);
       const lineId = stored[1]!.msgId.replace(/:p1$/, "");
-      assert.match(lineId, new RegExp(`^${HOST.replace(/\./g, "\\.")}:\\d+:\\d+:[0-9a-f]{8}:0:${6 + 5001}$`));
+      assert.match(lineId, new RegExp(`^[A-Za-z0-9_-]{12}:${(6 + 5001).toString(36)}$`));
+      assert.equal(parseMsgId(lineId)?.offset, 6 + 5001);
       for (const [i, p] of parts.entries()) assert.equal(p.msgId, `${lineId}:p${i + 1}`);
       const info = await jsm.streams.getMessage("LOGS_0", { seq: 2 });
       assert.equal(info?.header.get("Shipper-Part"), `1/${n}`);
@@ -265,7 +267,7 @@ test("agent - with --oversize dead-letter, a line over the max payload goes to s
       assert.equal(dead!.subject, `shipper.dlq.agent.${HOST}`);
       assert.equal(dead!.header.get("Shipper-Subject"), SUBJECT);
       assert.match(dead!.header.get("Shipper-Reason"), /^oversize: 1500 bytes, the largest message is 1000 bytes$/);
-      assert.match(dead!.header.get("Nats-Msg-Id"), new RegExp(`:${6 + 1501}$`));
+      assert.equal(parseMsgId(dead!.header.get("Nats-Msg-Id"))?.offset, 6 + 1501);
       assert.equal(dead!.header.get("Shipper-Part"), "");
     },
     { maxPayload: 4096 },

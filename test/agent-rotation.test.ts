@@ -80,7 +80,7 @@ test("agent rotation - waits for the file, then follows two logrotate renames wh
     assert.equal(agent.counters.duplicates, 0);
     assert.match(text(), /waiting for .*file\.log.* to appear/);
     // When the path was rotated again before the file was read, the message also names where it is now.
-    assert.match(text(), /was rotated: finished file \d+:\d+ (\(".*?"\) )?at offset \d+ \(its last \d+ bytes had no newline; sent as a line\)/);
+    assert.match(text(), /was rotated: finished file \d+:\d+ (\(\\?".*?\\?"\) )?at offset \d+ \(its last \d+ bytes had no newline; sent as a line\)/);
   });
 });
 

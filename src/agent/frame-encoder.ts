@@ -5,6 +5,7 @@
 //
 // The reply is `<inbox prefix><seq>` (the publisher's wildcard inbox; seq matches the PubAck to its
 // message) and the header block of a line is `NATS/1.0\r\nNats-Msg-Id: <id prefix><offset>\r\n\r\n`
+// with the offset in base 36 (src/protocol/msg-id.ts)
 // (a batch of n lines: `...<offset>:b<n>\r\nShipper-Batch: <n>\r\n\r\n`, src/protocol/batch.ts):
 // both prefixes are prepared once (per subject, per file version), so a line costs a few copies and
 // three numbers written as digits, with no string and no object made for it.
@@ -16,6 +17,7 @@
 import { BATCH_HEADER } from "../protocol/batch.js";
 
 const CR = 13;
+const LOWER_A = 97;
 const LOWER_B = 98;
 /** `\r\nShipper-Batch: ` between a batch's id and its count. */
 const BATCH_FIELD = Buffer.from(`\r\n${BATCH_HEADER}: `, "latin1");
@@ -58,9 +60,41 @@ function writeDecimal(buf: Uint8Array, pos: number, n: number, len: number): voi
   } while (n > 0);
 }
 
+/** Base-36 digits of a non-negative integer (below 2^53), as Number.prototype.toString(36) writes it. */
+export function base36Length(n: number): number {
+  if (n < 36) return 1;
+  if (n < 1_296) return 2;
+  if (n < 46_656) return 3;
+  if (n < 1_679_616) return 4;
+  if (n < 60_466_176) return 5;
+  if (n < 2_176_782_336) return 6;
+  let len = 7;
+  for (n = Math.floor(n / 78_364_164_096); n > 0; n = Math.floor(n / 36)) len++;
+  return len;
+}
+
+/** Writes `n` (`len` base-36 digits, lowercase) at `pos`. */
+function writeBase36(buf: Uint8Array, pos: number, n: number, len: number): void {
+  let i = pos + len - 1;
+  if (n < 2_147_483_648) {
+    do {
+      const q = (n / 36) | 0;
+      const d = n - q * 36;
+      buf[i--] = d < 10 ? ZERO + d : LOWER_A - 10 + d;
+      n = q;
+    } while (n > 0);
+    return;
+  }
+  do {
+    const d = n % 36; // exact below 2^53
+    buf[i--] = d < 10 ? ZERO + d : LOWER_A - 10 + d;
+    n = (n - d) / 36;
+  } while (n > 0);
+}
+
 /** Header bytes of a line (lines = 1) or batch message whose id prefix has `idPrefixLength` bytes. */
 export function lineHeaderBytes(idPrefixLength: number, offset: number, lines: number): number {
-  const base = idPrefixLength + decimalLength(offset) + 4;
+  const base = idPrefixLength + base36Length(offset) + 4;
   if (lines <= 1) return base;
   const n = decimalLength(lines);
   return base + 2 + n + BATCH_FIELD.length + n;
@@ -106,10 +140,10 @@ export class FrameEncoder {
   /**
    * One line, or a batch of `lines` lines (> 1), whose bytes are `data[from..to)`: `start` is
    * `HPUB <subject> <inbox prefix>` (ASCII or UTF-8 bytes), `idPrefix` is
-   * `NATS/1.0\r\nNats-Msg-Id: <host>:<file version>:`, `offset` the (last) line's.
+   * `NATS/1.0\r\nNats-Msg-Id: <origin token>:`, `offset` the (last) line's.
    */
   line(start: Uint8Array, seq: number, idPrefix: Uint8Array, offset: number, data: Buffer, from: number, to: number, lines = 1): void {
-    const offsetLen = decimalLength(offset);
+    const offsetLen = base36Length(offset);
     const linesLen = lines > 1 ? decimalLength(lines) : 0;
     const headerBytes = lineHeaderBytes(idPrefix.length, offset, lines);
     const total = headerBytes + (to - from);
@@ -117,7 +151,7 @@ export class FrameEncoder {
     let p = this.pos;
     copy(buf, p, idPrefix);
     p += idPrefix.length;
-    writeDecimal(buf, p, offset, offsetLen);
+    writeBase36(buf, p, offset, offsetLen);
     p += offsetLen;
     if (lines > 1) {
       buf[p++] = 58; // ":"
