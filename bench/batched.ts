@@ -77,6 +77,7 @@ export async function measureAgentBatched(ctx: BenchContext): Promise<Figure[]> 
   return await guarded([base], async () => {
     const { config } = ctx;
     const peaks: number[] = [];
+    const perMessage: number[] = [];
     log(`agent with batching: ${config.lines} lines, ${config.runs} run(s)`);
     const result = await repeat(config.runs, async (run) => {
       await ctx.bench.purgeAll();
@@ -93,15 +94,20 @@ export async function measureAgentBatched(ctx: BenchContext): Promise<Figure[]> 
         if (!p.reached) throw new Error(`the agent with batching stalled at ${p.final} of ${config.lines} lines stored`);
         const check = await countStoredLines(ctx, host);
         if (check.lines < config.lines) throw new Error(`the stream holds ${check.lines} of ${config.lines} lines though the last line is stored`);
-        const notes = [`${(check.lines / check.messages).toFixed(0)} lines a message on average`];
-        if (check.lines > config.lines) notes.push(`${check.lines - config.lines} lines stored twice`);
+        perMessage.push(check.lines / check.messages);
+        const notes = check.lines > config.lines ? [`${check.lines - config.lines} lines stored twice`] : [];
         return { value: progressRate(p, config.lines, p.firstValue), notes };
       } finally {
         const code = await agent.stop();
         if (code !== 0) log(`agent exited with code ${code}; log in ${dir}`);
       }
     });
-    const notes = [...agentNotes(ctx, BATCH_ARGS), ...result.notes, `peak resident memory ${Math.max(...peaks).toFixed(1)} MB`];
+    const [fewest, most] = [Math.min(...perMessage), Math.max(...perMessage)].map((n) => n.toFixed(0));
+    const notes = [
+      ...agentNotes(ctx, BATCH_ARGS), ...result.notes,
+      `${fewest === most ? fewest : `${fewest}-${most}`} lines a message on average (--batch-bytes caps a batch too)`,
+      `peak resident memory ${Math.max(...peaks).toFixed(1)} MB`,
+    ];
     return [{ ...base, value: result.value, runs: result.runs, notes }];
   }, ctx.failed);
 }
