@@ -15,8 +15,9 @@
 //   - generation: decimal, bumped each time the same file is truncated and read again from 0.
 //   72 bits keep two origins apart (a clash needs two of them, in one stream's duplicate window or
 //   one host's collector state, to share a hash among ~2^36) while the id stays short: the server
-//   keeps every id of its duplicate window in a map, and a 56-byte id cost it about 7% more CPU
-//   per message than an 18-byte one (issue 4).
+//   scans every header for the id, copies it and keeps it in a map for its duplicate window; with
+//   the long form below (~65 bytes for the bench's host names) nats-server 2.9 spent 8.7-8.8 us of
+//   CPU per agent line, with this one (18 bytes) 7.2 us; 5.1-5.5 us without any header (issue 4).
 // - offset: base 36 (digits and lowercase letters, no leading zeros), the file offset just past
 //   the line's newline. Within one origin offsets only grow, in the order lines are published.
 // - p<k>: present only on the parts of a line split because it is over the server's max payload
