@@ -7,7 +7,8 @@ import { partitionOf } from "../src/protocol/partition.js";
 import { streamFor } from "../src/streams/layout.js";
 import { writeHostLog } from "./workload.js";
 import { startAgent } from "./shipper.js";
-import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { ONE_HOST_CEILING_KEY, ONE_HOST_CPU_KEY, cpuFigure } from "./ceiling.js";
+import { CpuMeter, cpuOfPid, type CpuPerLine } from "./cpu.js";
 import { watchProgress, progressRate } from "./progress.js";
 import { repeat, log } from "./repeat.js";
 import { skipAll, guarded, type Figure } from "./results.js";
@@ -41,19 +42,29 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
   return await guarded([base, peak], async () => {
     const { config } = ctx;
     const peaks: number[] = [];
+    const cpu: CpuPerLine[] = [];
     log(`agent: ${config.lines} lines, ${config.runs} run(s)`);
     const result = await repeat(config.runs, async (run) => {
-      await ctx.bench.purgeAll();
+      await ctx.bench.resetStreams();
       const dir = ctx.workDir(`agent-r${run}`);
       const host = runHost("agent", run);
       const file = join(dir, "syslog");
       await writeHostLog(file, host, config.lines, run + 1);
       const stored = storedIn(ctx, host);
       const agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
+      // CPU from the first stored line to the last, like the rate.
+      const meter = new CpuMeter(cpuOfPid(ctx.bench.server.pid ?? -1), cpuOfPid(agent.pid));
+      const read = async () => {
+        const n = await stored();
+        if (n > 0 && !meter.started) meter.start();
+        return n;
+      };
       try {
-        const p = await watchProgress({ read: stored, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
+        const p = await watchProgress({ read, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
         peaks.push(agent.peakMB());
         if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${config.lines} lines stored`);
+        const used = meter.stop(config.lines - p.firstValue);
+        if (used) cpu.push(used);
         const extra = (await stored()) - config.lines;
         const notes = extra > 0 ? [`${extra} lines stored twice`] : [];
         return { value: progressRate(p, config.lines, p.firstValue), notes };
@@ -65,6 +76,7 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
     return [
       { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
       { ...peak, value: Math.max(...peaks), runs: peaks },
+      { ...cpuFigure({ key: "agent.cpu_per_line", label: "CPU per line: server + agent (lower is better)", group: GROUP, ceiling: ONE_HOST_CPU_KEY, target: "<= 1.25 C1cpu (0.8 x C1 when CPU-bound)" }, cpu, "agent") },
     ];
   }, ctx.failed);
 }

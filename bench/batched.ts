@@ -22,8 +22,8 @@ import { guarded, skipAll, type Figure } from "./results.js";
 import { agentNotes, runHost } from "./agent.js";
 
 export const BATCH_LINES = 1000;
-/** The agent flags of every batched measurement. */
-export const BATCH_ARGS = ["--batch-lines", String(BATCH_LINES)];
+/** The agent flags of every batched measurement: bytes enough for 1,000 lines of ~120 bytes (the 64 KiB default holds ~500). */
+export const BATCH_ARGS = ["--batch-lines", String(BATCH_LINES), "--batch-bytes", "256KiB"];
 
 /** Whether this agent build has --batch-lines. */
 export function agentBatches(help: string): boolean {
@@ -80,7 +80,7 @@ export async function measureAgentBatched(ctx: BenchContext): Promise<Figure[]> 
     const perMessage: number[] = [];
     log(`agent with batching: ${config.lines} lines, ${config.runs} run(s)`);
     const result = await repeat(config.runs, async (run) => {
-      await ctx.bench.purgeAll();
+      await ctx.bench.resetStreams();
       const dir = ctx.workDir(`agent-batched-r${run}`);
       const host = runHost("batched", run);
       const file = join(dir, "syslog");
@@ -105,7 +105,7 @@ export async function measureAgentBatched(ctx: BenchContext): Promise<Figure[]> 
     const [fewest, most] = [Math.min(...perMessage), Math.max(...perMessage)].map((n) => n.toFixed(0));
     const notes = [
       ...agentNotes(ctx, BATCH_ARGS), ...result.notes,
-      `${fewest === most ? fewest : `${fewest}-${most}`} lines a message on average (--batch-bytes caps a batch too)`,
+      `${fewest === most ? fewest : `${fewest}-${most}`} lines a message on average (--batch-bytes 256KiB caps a batch too)`,
       `peak resident memory ${Math.max(...peaks).toFixed(1)} MB`,
     ];
     return [{ ...base, value: result.value, runs: result.runs, notes }];

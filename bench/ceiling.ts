@@ -1,7 +1,7 @@
 // The ceiling: the fastest plain client this machine runs against the same streams, in lines/s.
 // (a) core publish, no acks; (b) pipelined JetStream publish with every PubAck matched; (c) the same
 // with a Nats-Msg-Id header per message; (d) for reference, `js.publish()` awaited in windows of 1000.
-// Streams are purged before every run.
+// Streams are made afresh before every run (a purge keeps nats-server 2.9's map of message ids).
 import { jetstream } from "@nats-io/jetstream";
 import type { BenchConfig } from "./options.js";
 import type { BenchServer } from "./server.js";
@@ -9,12 +9,16 @@ import { FleetLog } from "./workload.js";
 import { publishAcked, type AckedPublishResult, type LineSource } from "./acked-publisher.js";
 import { repeat, sleep, log, type RunOutcome } from "./repeat.js";
 import type { Figure } from "./results.js";
-import { rate } from "./stats.js";
+import { median, rate } from "./stats.js";
+import { CpuMeter, cpuOfPid, ownCpuSeconds, describeCpu, type CpuPerLine } from "./cpu.js";
+import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 
 /** The ceiling of the fleet log (many hosts, every partition): collector and scale compare with it. */
 export const CEILING_KEY = "ceiling.async_acked";
 /** The same for one host (one subject, one stream), exactly what one agent publishes. */
 export const ONE_HOST_CEILING_KEY = "ceiling.async_acked_one_host";
+/** CPU per line (server + client) of the one-host ceiling: the agent's CPU per line is compared with it. */
+export const ONE_HOST_CPU_KEY = "ceiling.one_host_cpu_per_line";
 const GROUP = "Ceiling";
 
 /** Waits until the streams hold `expected` messages or stop growing; returns the count and when it was reached. */
@@ -60,16 +64,21 @@ function oneHost(log_: FleetLog): LineSource {
   return { count: log_.count, subject: () => subject, data: (i) => log_.data(i) };
 }
 
-async function ackedRun(bench: BenchServer, log_: FleetLog, config: BenchConfig, withIds: boolean, source: LineSource = log_): Promise<RunOutcome> {
-  const tag = Math.random().toString(36).slice(2, 10);
+async function ackedRun(bench: BenchServer, log_: FleetLog, config: BenchConfig, withIds: boolean, source: LineSource = log_, cpu?: CpuPerLine[]): Promise<RunOutcome> {
+  // Ids in the agent's form (src/protocol/msg-id.ts: origin token, offset in base 36), with an
+  // origin of its own per host and run, so the duplicate window never hides a line of a later run.
+  const tag = String(Math.floor(Math.random() * 1e9));
+  const tokens = withIds ? log_.hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0))) : [];
+  const meter = new CpuMeter(cpuOfPid(bench.server.pid ?? -1), ownCpuSeconds);
+  meter.start();
   const result = await publishAcked(bench.nc, source, {
     window: config.window,
     stallMs: config.stallMs,
-    // Shaped like an agent's id (host, file identity, offset), unique per run so the duplicate
-    // window never hides a message of a later run.
-    msgId: withIds ? (i) => `${log_.hosts[i % log_.hosts.length]}:${tag}:${i * 121}` : undefined,
+    msgId: withIds ? (i) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}` : undefined,
   });
   const good = result.acked - result.errors - result.duplicates;
+  const used = meter.stop(good);
+  if (used) cpu?.push(used);
   return { value: rate(good, result.seconds), notes: ackedNotes(result) };
 }
 
@@ -101,7 +110,7 @@ async function warmUp(bench: BenchServer, log_: FleetLog, config: BenchConfig): 
   const part: LineSource = { count: lines, subject: (i) => log_.subject(i), data: (i) => log_.data(i) };
   await ackedRun(bench, log_, config, false, part);
   await ackedRun(bench, log_, config, true, part);
-  await bench.purgeAll();
+  await bench.resetStreams();
 }
 
 export async function measureCeiling(bench: BenchServer, log_: FleetLog, config: BenchConfig): Promise<Figure[]> {
@@ -111,17 +120,27 @@ export async function measureCeiling(bench: BenchServer, log_: FleetLog, config:
   const measure = async (base: Omit<Figure, "group" | "unit">, once: () => Promise<RunOutcome>): Promise<void> => {
     log(`ceiling: ${base.label}`);
     const { value, runs, notes } = await repeat(config.runs, async () => {
-      await bench.purgeAll();
+      await bench.resetStreams();
       return await once();
     });
     figures.push({ ...base, group: GROUP, unit: "lines/s", value, runs, notes, ceiling: CEILING_KEY });
   };
   await measure({ key: "ceiling.core_publish", label: "core publish, no acks (stored)" }, () => corePublish(bench, log_));
   await measure({ key: CEILING_KEY, label: `JetStream publish, async, every ack matched (${config.window} in flight)` }, () => ackedRun(bench, log_, config, false));
-  await measure({ key: "ceiling.async_acked_msgid", label: "same, with a Nats-Msg-Id header per message" }, () => ackedRun(bench, log_, config, true));
-  await measure({ key: ONE_HOST_CEILING_KEY, label: "JetStream publish, async, acked: one host (one subject, one stream)" }, () => ackedRun(bench, log_, config, false, oneHost(log_)));
+  await measure({ key: "ceiling.async_acked_msgid", label: "same, with a Nats-Msg-Id header per message (agent's id form)" }, () => ackedRun(bench, log_, config, true));
+  const oneHostCpu: CpuPerLine[] = [];
+  await measure({ key: ONE_HOST_CEILING_KEY, label: "JetStream publish, async, acked: one host (one subject, one stream)" }, () => ackedRun(bench, log_, config, false, oneHost(log_), oneHostCpu));
+  figures.push(cpuFigure({ key: ONE_HOST_CPU_KEY, label: "CPU per line of C1: server + client", group: GROUP }, oneHostCpu, "client"));
   const refLines = Math.min(config.referenceLines, log_.count);
   await measure({ key: "ceiling.js_publish_windows", label: `js.publish() awaited in windows of 1000 (${refLines} lines)` }, () => jsPublishWindows(bench, log_, refLines));
-  await bench.purgeAll();
+  await bench.resetStreams();
   return figures;
+}
+
+/** A CPU-per-line figure from every run's measurement: server + publisher, median of runs. */
+export function cpuFigure(base: Omit<Figure, "unit" | "value">, runs: CpuPerLine[], publisher: string): Figure {
+  if (runs.length === 0) return { ...base, unit: "us/line", skipped: "no CPU figures (not Linux /proc?)" };
+  const totals = runs.map((c) => c.server + c.publisher);
+  const mid = runs[totals.indexOf(median(totals))] ?? runs[0]!;
+  return { ...base, unit: "us/line", value: median(totals), runs: totals, notes: [`median run: ${describeCpu(mid, publisher)}`] };
 }

@@ -58,7 +58,7 @@ export interface CollectorRun {
 
 /** One collector pass over a pre-loaded fleet log. */
 export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: string): Promise<CollectorRun> {
-  await ctx.bench.purgeAll();
+  await ctx.bench.resetStreams();
   const dir = ctx.workDir(name);
   await preload(ctx, fleet);
   const out = join(dir, "out");

@@ -39,7 +39,7 @@ export interface PipelineRun {
 /** One agent and one collector on a fresh file; `agentArgs` are added to the agent's flags (batching). */
 export async function runPipeline(ctx: BenchContext, name: string, run: number, agentArgs: string[] = []): Promise<PipelineRun> {
   const { config } = ctx;
-  await ctx.bench.purgeAll();
+  await ctx.bench.resetStreams();
   const dir = ctx.workDir(name);
   const host = runHost("e2e", run);
   const file = join(dir, "syslog");

@@ -62,7 +62,7 @@ export async function measureLatency(ctx: BenchContext): Promise<Figure[]> {
 
 async function latencyRun(ctx: BenchContext, figures: Array<Omit<Figure, "value">>): Promise<Figure[]> {
   const { config } = ctx;
-  await ctx.bench.purgeAll();
+  await ctx.bench.resetStreams();
   const dir = ctx.workDir("latency");
   const host = runHost("latency", 0);
   const file = join(dir, "syslog");

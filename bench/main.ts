@@ -93,7 +93,7 @@ async function main(): Promise<number> {
         log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
         figures.push(...skipAll([{ key: `${name}.error`, label: name, group: name, unit: "lines/s" }], `failed: ${(err as Error).message.split("\n")[0]}`));
       }
-      await bench.purgeAll().catch(() => undefined);
+      await bench.resetStreams().catch(() => undefined);
     }
   } finally {
     process.off("SIGINT", onSignal);

@@ -47,7 +47,7 @@ class RateWriter {
 
 async function outage(ctx: BenchContext): Promise<{ before: number; during: number; after: number; notes: string[] }> {
   const { config, bench } = ctx;
-  await bench.purgeAll();
+  await bench.resetStreams();
   const dir = ctx.workDir("memory-outage");
   const host = runHost("outage", 0);
   const file = join(dir, "syslog");

@@ -4,7 +4,7 @@ import Table from "cli-table3";
 import { writeFileSync } from "node:fs";
 import type { Figure } from "./results.js";
 import { machineLine, type Machine } from "./machine.js";
-import { CEILING_KEY, ONE_HOST_CEILING_KEY } from "./ceiling.js";
+import { CEILING_KEY, ONE_HOST_CEILING_KEY, ONE_HOST_CPU_KEY } from "./ceiling.js";
 import type { BenchConfig } from "./options.js";
 
 export interface BenchReport {
@@ -22,6 +22,7 @@ function formatValue(f: Figure): string {
   if (f.value === undefined || Number.isNaN(f.value)) return "-";
   if (f.unit === "lines/s") return Math.round(f.value).toLocaleString("en-US");
   if (f.unit === "ms" || f.unit === "MB") return f.value.toFixed(1);
+  if (f.unit === "us/line") return f.value.toFixed(2);
   return Math.round(f.value).toLocaleString("en-US");
 }
 
@@ -33,7 +34,7 @@ export function ceilingValues(figures: Figure[]): BenchReport["ceiling"] {
 }
 
 /** Short names of the ceilings that other figures are compared with. */
-const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1" };
+const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1", [ONE_HOST_CPU_KEY]: "C1cpu" };
 
 function ratioCell(f: Figure, figures: Figure[]): string {
   if (!f.ceiling || f.value === undefined || Number.isNaN(f.value)) return "";
@@ -43,11 +44,13 @@ function ratioCell(f: Figure, figures: Figure[]): string {
 
 function detailCell(f: Figure): string {
   if (f.skipped) return `skipped: ${f.skipped}`;
-  const runs = f.runs && f.runs.length > 1 ? `runs ${f.runs.map((r) => (f.unit === "lines/s" ? Math.round(r) : r.toFixed(1))).join(", ")}` : "";
+  const runs = f.runs && f.runs.length > 1 ? `runs ${f.runs.map((r) => (f.unit === "lines/s" ? Math.round(r) : r.toFixed(f.unit === "us/line" ? 2 : 1))).join(", ")}` : "";
   return [runs, ...(f.notes ?? [])].filter(Boolean).join("; ");
 }
 
-const LEGEND = "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); throughput is the median of the runs";
+const LEGEND =
+  "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); throughput is the median of the runs. " +
+  "C1cpu: CPU per line (server + publisher) of C1; an agent CPU figure of 1.25 C1cpu means a saturated machine gives the agent 1/1.25 = 0.80 of C1's rate";
 
 /** The same table in Markdown, for the README. */
 export function renderMarkdown(figures: Figure[], machine: Machine, when: string): string {

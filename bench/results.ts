@@ -1,7 +1,7 @@
 // What a measurement produces: figures with their unit, the runs behind them, and why a figure is
 // missing when it is. One shape for the table and for the JSON file.
 
-export type Unit = "lines/s" | "ms" | "MB" | "files" | "lines";
+export type Unit = "lines/s" | "ms" | "MB" | "files" | "lines" | "us/line";
 
 export interface Figure {
   /** Stable key for the JSON, e.g. "ceiling.async_acked". */

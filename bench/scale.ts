@@ -23,7 +23,7 @@ export function agentFollowsManyFiles(help: string): boolean {
 
 async function agentManyFiles(ctx: BenchContext): Promise<{ linesPerSecond: number; peakMB: number; maxOpenFiles: number }> {
   const { config } = ctx;
-  await ctx.bench.purgeAll();
+  await ctx.bench.resetStreams();
   const dir = ctx.workDir("scale-agent");
   const files = join(dir, "files");
   mkdirSync(files);
