@@ -169,3 +169,126 @@ test("collector file sink - a host directory removed while running is made again
   const [name] = readdirSync(join(dir, "a"));
   assert.equal(readFileSync(join(dir, "a", name!), "utf8"), "2\n");
 }));
+
+/** A file system whose appends and fsyncs wait at gates the test opens, recording what happened in order. */
+function gatedFs() {
+  const events: string[] = [];
+  const gates = { append: undefined as Promise<void> | undefined, sync: undefined as Promise<void> | undefined };
+  let failSyncs = 0;
+  const fs: SinkFileSystem = {
+    ...nodeSinkFileSystem,
+    async openAppend(path, mode) {
+      const file = await nodeSinkFileSystem.openAppend(path, mode);
+      const name = path.split("/").at(-2)!;
+      return {
+        sizeAtOpen: file.sizeAtOpen,
+        async append(data) {
+          events.push(`append ${name} start`);
+          await gates.append;
+          await file.append(data);
+          events.push(`append ${name} end`);
+        },
+        async sync() {
+          events.push(`sync ${name} start`);
+          await gates.sync;
+          if (failSyncs > 0) {
+            failSyncs--;
+            events.push(`sync ${name} failed`);
+            throw new Error("EIO: i/o error, fsync");
+          }
+          await file.sync();
+          events.push(`sync ${name} end`);
+        },
+        truncate: (length) => file.truncate(length),
+        async close() {
+          events.push(`close ${name}`);
+          await file.close();
+        },
+      };
+    },
+  };
+  return { fs, events, gates, failNextSyncs: (n: number) => (failSyncs = n) };
+}
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 20));
+
+test("collector file sink - a flush waits for the writes queued before it, and its fsync does not hold later writes back", withDir(async (dir) => {
+  const g = gatedFs();
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs: g.fs });
+  const appendGate = gate();
+  g.gates.append = appendGate.wait;
+  const first = sink.write("h1", [enc("a")]);
+  const flushed = sink.flush(["h1"]);
+  await tick();
+  assert.ok(!g.events.includes("sync h1 start"), "the fsync waits for the write queued before the flush");
+  const syncGate = gate();
+  g.gates.sync = syncGate.wait;
+  appendGate.open();
+  g.gates.append = undefined;
+  await first;
+  await tick();
+  assert.ok(g.events.includes("sync h1 start"));
+  // The fsync is held at its gate: a later write to the same file goes on meanwhile.
+  await sink.write("h1", [enc("b")]);
+  assert.ok(!g.events.includes("sync h1 end"));
+  syncGate.open();
+  await flushed;
+  // "b" came after the flush started: still dirty, so the next flush syncs again.
+  const syncs = () => g.events.filter((e) => e === "sync h1 start").length;
+  await sink.flush(["h1"]);
+  assert.equal(syncs(), 2);
+  await sink.flush(["h1"]);
+  assert.equal(syncs(), 2, "nothing new written: no fsync");
+  await sink.close();
+  const [name] = readdirSync(join(dir, "h1"));
+  assert.equal(readFileSync(join(dir, "h1", name!), "utf8"), "a\nb\n");
+}));
+
+test("collector file sink - a failed fsync rejects the flush and leaves the file dirty for the retry", withDir(async (dir) => {
+  const g = gatedFs();
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs: g.fs });
+  await sink.write("h1", [enc("a")]);
+  g.failNextSyncs(1);
+  await assert.rejects(sink.flush(["h1"]), /EIO/);
+  await sink.flush(["h1"]);
+  assert.deepEqual(g.events.filter((e) => e.startsWith("sync")), ["sync h1 start", "sync h1 failed", "sync h1 start", "sync h1 end"]);
+  await sink.close();
+}));
+
+test("collector file sink - a file closed while its fsync runs (least recently used, stop) is closed only after the fsync ends", withDir(async (dir) => {
+  const g = gatedFs();
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs: g.fs, maxOpenFiles: 1 });
+  await sink.write("h1", [enc("a")]);
+  const syncGate = gate();
+  g.gates.sync = syncGate.wait;
+  const flushed = sink.flush(["h1"]);
+  await tick();
+  // h2 needs h1's place: h1 is closed, but only once its fsync is done.
+  const second = sink.write("h2", [enc("b")]);
+  await tick();
+  assert.ok(!g.events.includes("close h1"), "the fd is not closed under a running fsync");
+  syncGate.open();
+  g.gates.sync = undefined;
+  await flushed;
+  await second;
+  const at = (e: string) => g.events.indexOf(e);
+  assert.ok(at("sync h1 end") >= 0 && at("sync h1 end") < at("close h1"), g.events.join(", "));
+  assert.equal(g.events.filter((e) => e === "sync h1 start").length, 1, "synced once: the close finds it clean");
+  // Stopping while a flush syncs: close waits for it too.
+  const stopGate = gate();
+  g.gates.sync = stopGate.wait;
+  const flushing = sink.flush(["h2"]);
+  await tick();
+  const closing = sink.close();
+  await tick();
+  assert.ok(!g.events.includes("close h2"));
+  stopGate.open();
+  await Promise.all([flushing, closing]);
+  assert.ok(at("sync h2 end") < at("close h2"), g.events.join(", "));
+}));

@@ -60,8 +60,11 @@ interface HostFile {
   file?: AppendFile;
   /** Bytes in the file as far as we know: where to cut back a failed append. */
   size: number;
-  /** Written since the last fsync. */
-  dirty: boolean;
+  /** Appends made, and how many of them the last fsync that worked covered: dirty while they differ. */
+  writes: number;
+  synced: number;
+  /** An fsync running on `file` (flush does not hold later appends back): the fd is closed only after it. */
+  syncing?: Promise<void>;
   /** The host's directory is known to exist: a reopen after the LRU bound closed the file needs no mkdir. */
   dirReady: boolean;
 }
@@ -110,7 +113,7 @@ export class FileSink implements LineSink {
         await this.undoAppend(hf, before, err);
       }
       hf.size += data.length;
-      hf.dirty = true;
+      hf.writes++;
       return data.length;
     });
   }
@@ -123,20 +126,39 @@ export class FileSink implements LineSink {
     });
   }
 
+  /**
+   * fsyncs the hosts' files. Covers every write queued before the call (it waits for those), but
+   * is not queued with the appends itself: the next batch's writes go on while the fsync runs.
+   * A failed fsync leaves the file dirty and rejects, so nothing is acknowledged.
+   */
   async flush(hosts?: Iterable<string>): Promise<void> {
     if (!this.fsync) return;
     const targets = hosts ? [...hosts] : [...this.current.keys()];
-    await Promise.all(
-      targets.map((host) =>
-        this.serial(host, async () => {
-          const hf = this.current.get(host);
-          if (hf?.file && hf.dirty) {
-            await hf.file.sync();
-            hf.dirty = false;
-          }
-        }),
-      ),
-    );
+    const results = await Promise.allSettled(targets.map((host) => this.syncHost(host)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  private async syncHost(host: string): Promise<void> {
+    const before = this.tails.get(host);
+    if (before) await before; // the writes queued before the flush (their failures are the writer's)
+    let hf = this.current.get(host);
+    if (hf && !hf.file && isDirty(hf)) {
+      // Closed while dirty: its fsync at close failed. Open it again to fsync what it holds.
+      hf = await this.serial(host, () => this.fileFor(host));
+    }
+    const file = hf?.file;
+    if (!hf || !file || !isDirty(hf)) return;
+    const upTo = hf.writes;
+    const sync = file.sync();
+    const running = hf.syncing ? Promise.allSettled([hf.syncing, sync]).then(() => undefined) : sync.then(noop, noop);
+    hf.syncing = running;
+    try {
+      await sync;
+      if (hf.synced < upTo) hf.synced = upTo;
+    } finally {
+      if (hf.syncing === running) hf.syncing = undefined;
+    }
   }
 
   async close(): Promise<void> {
@@ -168,7 +190,7 @@ export class FileSink implements LineSink {
     if (!hf) {
       const dir = hostDirectory(this.opts.directory, host);
       if (dir === undefined) throw new SinkWriteError(`refusing the unsafe host name ${JSON.stringify(host)} as a directory`, "", false);
-      hf = { host, name, path: join(dir, name), size: 0, dirty: false, dirReady };
+      hf = { host, name, path: join(dir, name), size: 0, writes: 0, synced: 0, dirReady };
       this.current.set(host, hf);
       isNew = true;
     }
@@ -246,8 +268,13 @@ export class FileSink implements LineSink {
     hf.file = undefined;
     this.open.delete(hf.host);
     try {
-      if (this.fsync && hf.dirty) await file.sync();
-      hf.dirty = false;
+      // A flush's fsync may still run on this fd: close it only after (a reused fd must never be synced).
+      while (hf.syncing) await hf.syncing;
+      if (this.fsync && isDirty(hf)) {
+        const upTo = hf.writes;
+        await file.sync();
+        hf.synced = upTo;
+      }
     } finally {
       await file.close();
       this.stats.closed++;
@@ -257,13 +284,18 @@ export class FileSink implements LineSink {
   /** Keeps open files under the bound by closing the least recently used idle ones. */
   private async makeRoom(): Promise<void> {
     while (this.open.size >= this.maxOpen) {
+      // Idle first; one whose flush is still syncing only if there is no other (its close waits for the fsync).
       let victim: HostFile | undefined;
+      let syncing: HostFile | undefined;
       for (const hf of this.open.values()) {
-        if (!this.busy.has(hf.host)) {
+        if (this.busy.has(hf.host)) continue;
+        if (!hf.syncing) {
           victim = hf;
           break;
         }
+        syncing ??= hf;
       }
+      victim ??= syncing;
       if (!victim) return; // every open file is in use right now; the bound is exceeded briefly
       this.stats.evicted++;
       await this.closeFile(victim);
@@ -311,3 +343,9 @@ export class FileSink implements LineSink {
     return result;
   }
 }
+
+function isDirty(hf: HostFile): boolean {
+  return hf.writes !== hf.synced;
+}
+
+function noop(): void {}
