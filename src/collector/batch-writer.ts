@@ -56,6 +56,8 @@ export interface BatchWriterOptions {
 /** A batch written to the host files, waiting to be made durable and acknowledged. */
 export interface WrittenBatch {
   readonly batch: MessageBatch;
+  /** Messages it held (its lines are dropped once written: see MessageBatch.written). */
+  readonly messages: number;
   /** Hosts whose files it wrote (to fsync). */
   readonly touched: readonly string[];
   /** The partition state at this batch's end, when state is kept. */
@@ -133,7 +135,7 @@ export class BatchWriter {
     this.durability = new DurabilityQueue({
       step: (group, signal) => this.makeDurable(group, signal),
       maxWaiting: opts.maxWaitingLines ?? DEFAULT_MAX_WAITING_LINES,
-      weight: (w) => w.batch.messages.length,
+      weight: (w) => w.messages,
     });
   }
 
@@ -248,8 +250,12 @@ export class BatchWriter {
     // Written: a redelivery of these lines in a later batch is skipped, whether or not this batch
     // is durable yet (if it never becomes durable, nothing after it is acknowledged either).
     for (const [stream, sequence] of routed.marks) this.written.set(stream, sequence);
+    // Its lines are in the files: while it waits to be made durable, only its acknowledgement is kept.
+    const count = batch.messages.length;
+    batch.written?.();
     return {
       batch,
+      messages: count,
       touched,
       state: stateAtEnd,
       terms: routed.terms,

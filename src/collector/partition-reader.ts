@@ -32,6 +32,11 @@ export interface MessageBatch {
    * before say nothing about these messages: none of them was written already.
    */
   readonly fresh?: boolean;
+  /**
+   * Its lines were written: from now on only ack() and working() are called, so the reader may
+   * drop the lines (messages may then be empty) and keep just what acknowledging needs.
+   */
+  written?(): void;
   /** Acknowledges every message of the batch; call only once they are written and flushed. */
   ack(): Promise<void>;
   /** Tells the server the batch is still being worked on (extends the ack wait), e.g. while a write is retried. */

@@ -56,11 +56,13 @@ class DeliveredLine implements ReadMessage {
   readonly msgId: string | undefined;
   readonly part: string | undefined;
   readonly batch: string | undefined;
+  /** The `$JS.ACK...` subject: where its acknowledgement goes. */
+  readonly reply: string;
   readonly term: (() => void) | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly pulled: PulledMessage,
+    pulled: PulledMessage,
     readonly stream: string,
     readonly sequence: number,
     readonly deliveries: number,
@@ -71,11 +73,12 @@ class DeliveredLine implements ReadMessage {
     this.msgId = pulled.msgId;
     this.part = pulled.part;
     this.batch = pulled.batch;
+    this.reply = pulled.reply;
     this.term = terminable ? DeliveredLine.prototype.terminate : undefined;
   }
 
   private terminate(this: DeliveredLine): void {
-    this.nc.publish(this.pulled.reply, TERM);
+    this.nc.publish(this.reply, TERM);
   }
 }
 
@@ -120,7 +123,7 @@ export class PullReader implements PartitionReader {
       let gap: { expected: number; got: number } | undefined;
       for await (const batch of puller.queue.batches(maxBatch)) {
         puller.refill(); // the batch left the queue: ask for more while it is written
-        const read: ReadMessage[] = [];
+        const read: DeliveredLine[] = [];
         for (const m of batch) {
           const d = scanAckReply(m.reply);
           if (!d) throw new Error(`${this.source}: cannot read the delivery of ${m.subject} from its reply subject "${m.reply}"`);
@@ -131,8 +134,10 @@ export class PullReader implements PartitionReader {
           expected++;
           read.push(new DeliveredLine(nc, m, stream, d.streamSequence, d.deliveries, policy !== AckPolicy.None));
         }
+        // The pulled records are not needed any more; the queue's generator still holds this array.
+        batch.length = 0;
         if (read.length > 0) {
-          yield this.toBatch(read.length === batch.length ? batch : batch.slice(0, read.length), read, policy, fresh);
+          yield this.toBatch(read, policy, fresh);
           fresh = false;
         }
         if (gap) break;
@@ -167,17 +172,32 @@ export class PullReader implements PartitionReader {
     await delay(wait, this.stopped.signal);
   }
 
-  private toBatch(msgs: PulledMessage[], messages: ReadMessage[], policy: AckPolicy, fresh: boolean): MessageBatch {
+  /**
+   * Once its lines are written (written()), the batch keeps only its reply subjects, which its
+   * acknowledgement and "in progress" need: the lines themselves are garbage while the batch waits
+   * to be made durable. (The array handed out is emptied: this generator's frame holds it too.)
+   */
+  private toBatch(lines: DeliveredLine[], policy: AckPolicy, fresh: boolean): MessageBatch {
     const { nc } = this.opts;
+    let replies: string[] | undefined;
+    const replyList = () => replies ?? lines.map((l) => l.reply);
     return {
-      messages,
+      messages: lines,
       fresh,
+      written: () => {
+        if (replies) return;
+        // AckAll acknowledges with the last reply; "in progress" (+WPI) still goes to every message.
+        replies = policy === AckPolicy.None ? [] : lines.map((l) => l.reply);
+        lines.length = 0;
+      },
       ack: async () => {
-        if (policy === AckPolicy.All) nc.publish(msgs[msgs.length - 1]!.reply, ACK);
-        else if (policy === AckPolicy.Explicit) for (const m of msgs) nc.publish(m.reply, ACK);
+        const list = replyList();
+        if (policy === AckPolicy.All) {
+          if (list.length > 0) nc.publish(list[list.length - 1]!, ACK);
+        } else if (policy === AckPolicy.Explicit) for (const r of list) nc.publish(r, ACK);
       },
       working: () => {
-        if (policy !== AckPolicy.None) for (const m of msgs) nc.publish(m.reply, WORKING);
+        if (policy !== AckPolicy.None) for (const r of replyList()) nc.publish(r, WORKING);
       },
     };
   }
