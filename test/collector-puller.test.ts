@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { Puller } from "../src/collector/puller.js";
+import { Puller, ReadAheadBudget } from "../src/collector/puller.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
 
@@ -33,6 +33,49 @@ test("collector puller - never holds more than its budget, however large the bac
     }
     assert.deepEqual(seen, Array.from({ length: 5000 }, (_, i) => `line ${i}`), "every line, in order");
     await puller.stop();
+  } finally {
+    await nc.close();
+    await server.dispose();
+  }
+});
+
+test("collector puller - partitions sharing a read-ahead budget hold at most it together (lines taken count until released), and each gets its turn", async () => {
+  const server = await NatsServer.start();
+  const nc = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const p of [0, 1]) {
+      await jsm.streams.add({ name: `P_${p}`, subjects: [`p${p}.>`] });
+      await jsm.consumers.add(`P_${p}`, { durable_name: "C", ack_policy: AckPolicy.All });
+      for (let i = 0; i < 2000; i++) nc.publish(`p${p}.h`, `line ${i}`);
+    }
+    await nc.flush();
+    const shared = new ReadAheadBudget(400);
+    const log = pino({ level: "silent" });
+    const pullers = [0, 1].map((p) => new Puller({ nc, stream: `P_${p}`, consumer: "C", log, source: `p${p}`, budget: 300, pullSize: 100, shared }));
+    for (const p of pullers) p.start();
+    await waitUntil("the first lines", () => pullers[0]!.queue.size + pullers[1]!.queue.size >= 400, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(pullers[0]!.queue.size + pullers[1]!.queue.size, 400, "nothing beyond the shared budget while nothing is taken");
+    assert.ok(pullers[0]!.queue.size >= 100 && pullers[1]!.queue.size >= 100, "both partitions got a share");
+
+    // Each takes and writes in turn: taken lines count until released.
+    const seen = [0, 0];
+    const readers = pullers.map(async (puller, p) => {
+      for await (const batch of puller.queue.batches(250)) {
+        puller.took(batch.length);
+        puller.refill();
+        assert.ok(shared.used() <= 400 + 2 * 250, "within the budget (plus the little an idle partition may always ask)");
+        await new Promise((r) => setTimeout(r, 5)); // "writing"
+        seen[p]! += batch.length;
+        nc.publish(batch[batch.length - 1]!.reply, "+ACK");
+        puller.release(batch.length);
+        if (seen[p] === 2000) break;
+      }
+    });
+    await Promise.all(readers);
+    assert.deepEqual(seen, [2000, 2000], "every line of both partitions");
+    await Promise.all(pullers.map((p) => p.stop()));
   } finally {
     await nc.close();
     await server.dispose();

@@ -23,5 +23,9 @@ export interface CollectorConfig {
   readonly fsync: boolean;
   readonly maxOpenFiles: number;
   readonly maxBatch: number;
+  /** --read-ahead: lines in memory over all partitions together (0: per partition, two batches each). */
+  readonly readAhead?: number;
+  /** --heap-growth: V8's heap growing percent (0: its default). */
+  readonly heapGrowthPercent?: number;
   readonly connection: ConnectionSettings;
 }

@@ -19,7 +19,7 @@ import type { Logger } from "../shared/log.js";
 import { scanAckReply } from "./ack-reply.js";
 import { delay } from "./delay.js";
 import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
-import { Puller, type PulledMessage } from "./puller.js";
+import { Puller, type PulledMessage, type ReadAheadBudget } from "./puller.js";
 import { JetStreamSource, type StreamSource } from "./stream-gap.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
@@ -47,6 +47,8 @@ export interface PullReaderOptions {
   onGap?: (missing: number) => void;
   /** The consumer's filter subject (empty: the whole stream), to read skipped lines from the stream. */
   filter?: string;
+  /** Lines in memory shared with the collector's other partitions (puller.ts); without it, per partition. */
+  readAhead?: ReadAheadBudget;
 }
 
 /** A delivered line; a class, so every line has one shape and `term` costs no closure per line. */
@@ -116,12 +118,13 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
-      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4) });
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead });
       this.puller = puller;
       puller.start();
       if (this.stopping) await puller.stop();
       let gap: { expected: number; got: number } | undefined;
       for await (const batch of puller.queue.batches(maxBatch)) {
+        puller.took(batch.length);
         puller.refill(); // the batch left the queue: ask for more while it is written
         const read: DeliveredLine[] = [];
         for (const m of batch) {
@@ -135,9 +138,11 @@ export class PullReader implements PartitionReader {
           read.push(new DeliveredLine(nc, m, stream, d.streamSequence, d.deliveries, policy !== AckPolicy.None));
         }
         // The pulled records are not needed any more; the queue's generator still holds this array.
+        const taken = batch.length;
         batch.length = 0;
+        if (read.length === 0) puller.release(taken);
         if (read.length > 0) {
-          yield this.toBatch(read, policy, fresh);
+          yield this.toBatch(read, policy, fresh, puller, taken);
           fresh = false;
         }
         if (gap) break;
@@ -177,7 +182,7 @@ export class PullReader implements PartitionReader {
    * acknowledgement and "in progress" need: the lines themselves are garbage while the batch waits
    * to be made durable. (The array handed out is emptied: this generator's frame holds it too.)
    */
-  private toBatch(lines: DeliveredLine[], policy: AckPolicy, fresh: boolean): MessageBatch {
+  private toBatch(lines: DeliveredLine[], policy: AckPolicy, fresh: boolean, puller: Puller, taken: number): MessageBatch {
     const { nc } = this.opts;
     let replies: string[] | undefined;
     const replyList = () => replies ?? lines.map((l) => l.reply);
@@ -189,6 +194,7 @@ export class PullReader implements PartitionReader {
         // AckAll acknowledges with the last reply; "in progress" (+WPI) still goes to every message.
         replies = policy === AckPolicy.None ? [] : lines.map((l) => l.reply);
         lines.length = 0;
+        puller.release(taken);
       },
       ack: async () => {
         const list = replyList();

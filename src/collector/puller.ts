@@ -28,9 +28,82 @@ export interface PullerOptions {
   heartbeatMs?: number;
   /** JetStream API prefix (default `$JS.API`). */
   apiPrefix?: string;
+  /**
+   * One allowance shared with the pullers of the collector's other partitions: what they all
+   * requested, hold waiting, or handed out and not yet written (release()) stays within it, so ten
+   * partitions do not each hold two batches. Partitions take turns; one with nothing requested or
+   * waiting may always ask for a little, so none is starved and an idle one still answers at once.
+   */
+  shared?: ReadAheadBudget;
+}
+
+/**
+ * The lines in memory of every partition of a collector, bounded together: requested and not yet
+ * arrived, arrived and not yet taken, or taken and not yet written. What a partition frees is
+ * offered to the others in turn.
+ */
+export class ReadAheadBudget {
+  private readonly members: Puller[] = [];
+  private turn = 0;
+  private offering = false;
+
+  constructor(readonly total: number) {}
+
+  private timer?: NodeJS.Timeout;
+
+  join(puller: Puller): void {
+    if (!this.members.includes(puller)) this.members.push(puller);
+    // Requests of a partition that went quiet stop counting after a moment: offer again then.
+    this.timer ??= setInterval(() => this.offer(), OPEN_REQUEST_IDLE_MS);
+    this.timer.unref();
+  }
+
+  leave(puller: Puller): void {
+    const i = this.members.indexOf(puller);
+    if (i >= 0) this.members.splice(i, 1);
+    if (this.members.length === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    this.offer();
+  }
+
+  /** Lines requested, waiting or being written, over every partition. */
+  used(): number {
+    let n = 0;
+    const now = Date.now();
+    for (const p of this.members) n += p.inMemory(now);
+    return n;
+  }
+
+  /** Something was freed: each partition may ask again, starting after the one served last. */
+  offer(): void {
+    if (this.offering) return; // refill() calls back here
+    this.offering = true;
+    try {
+      // Round after round, one request each, until nobody may ask for more.
+      for (let any = true; any; ) {
+        any = false;
+        const n = this.members.length;
+        for (let k = 0; k < n; k++) {
+          const i = (this.turn + k) % n;
+          if (this.members[i]!.ask()) {
+            any = true;
+            this.turn = (i + 1) % n;
+          }
+        }
+      }
+    } finally {
+      this.offering = false;
+    }
+  }
 }
 
 const PENDING_MESSAGES = "Nats-Pending-Messages";
+/** What a partition may always ask for when it has nothing requested or waiting (shared budget spent). */
+const LEAST_REQUEST = 250;
+/** A partition that received nothing for this long has its open requests left out of the shared budget. */
+const OPEN_REQUEST_IDLE_MS = 100;
 /** On stop, open requests are waited for while messages still flow; this much silence ends the wait. */
 const QUIET_MS = 250;
 
@@ -59,6 +132,8 @@ export class Puller {
   private stopping = false;
   private lastTraffic = Date.now();
   private lastData = 0;
+  /** When the last pull request was sent. */
+  private lastAsked = 0;
   private watchdog?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private statuses?: AsyncIterable<unknown>;
@@ -75,6 +150,7 @@ export class Puller {
   }
 
   start(): void {
+    this.opts.shared?.join(this);
     this.subscribe();
     this.watchdog = setInterval(() => this.check(), this.heartbeatMs);
     this.watchdog.unref();
@@ -105,17 +181,66 @@ export class Puller {
     this.refill();
   }
 
+  /** Messages requested and not yet arrived, or arrived and not yet taken. */
+  get held(): number {
+    return this.outstanding + this.queue.size;
+  }
+
+  /**
+   * What counts against the shared budget: lines waiting or being written, and lines requested
+   * while they still arrive. A request left open on a drained stream (nothing came for a moment)
+   * holds no budget: it may deliver later, at most this partition's own budget.
+   */
+  inMemory(now: number): number {
+    const open = now - Math.max(this.lastData, this.lastAsked) < OPEN_REQUEST_IDLE_MS ? this.outstanding : 0;
+    return this.queue.size + this.taken + open;
+  }
+
+  /** Messages taken from the queue and not yet written (counted against the shared budget). */
+  taken = 0;
+
+  /** The reader took `n` messages from the queue; call release(n) once they are written. */
+  took(n: number): void {
+    if (this.opts.shared) this.taken += n;
+  }
+
+  /** `n` taken messages were written (their lines are no longer held): others may ask again. */
+  release(n: number): void {
+    if (!this.opts.shared) return;
+    this.taken = Math.max(0, this.taken - n);
+    this.opts.shared.offer();
+  }
+
   /** Asks for more while the budget allows; call after taking messages from the queue. */
   refill(): void {
-    if (this.stopping || !this.sub) return;
-    while (this.opts.budget - this.outstanding - this.queue.size >= this.opts.pullSize) {
-      this.outstanding += this.opts.pullSize;
+    if (this.opts.shared) this.opts.shared.offer();
+    else this.ask();
+  }
+
+  /** Sends pull requests while this partition's budget (and the shared one) allows; true when it sent any. */
+  ask(): boolean {
+    if (this.stopping || !this.sub) return false;
+    const shared = this.opts.shared;
+    let asked = false;
+    while (true) {
+      let size = this.opts.pullSize;
+      if (this.opts.budget - this.held < size) break;
+      if (shared && shared.total - shared.used() < size) {
+        // Over the shared budget: only a partition with nothing requested or waiting asks, and little.
+        if (this.held > 0 || this.taken >= this.opts.budget) break;
+        size = Math.min(size, LEAST_REQUEST);
+      }
+      this.outstanding += size;
+      this.lastAsked = Date.now();
+      asked = true;
       this.opts.nc.publish(
         this.nextSubject,
-        JSON.stringify({ batch: this.opts.pullSize, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) }),
+        JSON.stringify({ batch: size, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) }),
         { reply: this.sub.getSubject() },
       );
+      if (shared) break; // one request per turn: the others get theirs
     }
+    return asked;
   }
 
   /**
@@ -149,6 +274,8 @@ export class Puller {
 
   private async close(): Promise<void> {
     clearInterval(this.watchdog);
+    this.outstanding = 0;
+    this.opts.shared?.leave(this);
     (this.statuses as { stop?: () => void } | undefined)?.stop?.();
     const sub = this.sub;
     this.sub = undefined;

@@ -27,6 +27,8 @@ export interface CollectorFlagValues extends ConnectionFlagValues {
   fsync?: string;
   maxOpenFiles?: string;
   batch?: string;
+  readAhead?: string;
+  heapGrowth?: string;
 }
 
 function given(value: string | undefined): string | undefined {
@@ -76,6 +78,8 @@ export function collectorConfigFrom(flags: CollectorFlagValues, env: NodeJS.Proc
     fsync: onOff("SHIPPER_FSYNC (--fsync)", flags.fsync ?? env.SHIPPER_FSYNC ?? "on"),
     maxOpenFiles: parseInteger("--max-open-files", flags.maxOpenFiles ?? String(DEFAULT_MAX_OPEN_FILES), 1, 1_000_000),
     maxBatch: parseInteger("--batch", flags.batch ?? String(DEFAULT_MAX_BATCH), 1, 1_000_000),
+    readAhead: parseInteger("--read-ahead", flags.readAhead ?? "0", 0, 100_000_000),
+    heapGrowthPercent: parseInteger("--heap-growth", flags.heapGrowth ?? "0", 0, 1_000),
     connection,
   });
 }
@@ -106,7 +110,9 @@ export function registerCollector(program: Command): void {
     .option("--consumer <name>", "pull consumer name when the deployment has no recorded layout", DEFAULT_CONSUMER)
     .addOption(new Option("--fsync <on|off>", "fsync written files before acknowledging their lines").env("SHIPPER_FSYNC"))
     .option("--max-open-files <n>", "most output files open at once (least recently used closed first)", String(DEFAULT_MAX_OPEN_FILES))
-    .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH));
+    .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH))
+    .option("--read-ahead <lines>", "most lines in memory (requested, waiting or being written) over all partitions together; 0: two batches per partition", "0")
+    .option("--heap-growth <percent>", "how much the JavaScript heap may grow between full collections; 0: V8's own choice (up to 300%); lower saves memory for some CPU", "0");
   addConnectionFlags(cmd);
   cmd.action(async (flags: CollectorFlagValues) => {
     await runCommand("collector", async (signal) => {
