@@ -57,13 +57,13 @@ export interface CollectorRun {
 }
 
 /** One collector pass over a pre-loaded fleet log. */
-export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: string): Promise<CollectorRun> {
+export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: string, extraArgs: string[] = []): Promise<CollectorRun> {
   await ctx.bench.resetStreams();
   const dir = ctx.workDir(name);
   await preload(ctx, fleet);
   const out = join(dir, "out");
   const tree = new OutputTree(out, fleet.hosts.length);
-  const collector: RunningShipper = startCollector({ url: ctx.bench.url, config: ctx.config, directory: out, logFile: join(dir, "collector.log") });
+  const collector: RunningShipper = startCollector({ url: ctx.bench.url, config: ctx.config, directory: out, logFile: join(dir, "collector.log"), extraArgs });
   const sampler = new ProcSampler(collector.pid, 200);
   try {
     const everyMs = fleet.hosts.length > 2_000 ? 250 : 50;

@@ -14,6 +14,9 @@ import { runHost, storedIn, agentNotes } from "./agent.js";
 import { log } from "./repeat.js";
 import { skipAll, guarded, type Figure } from "./results.js";
 
+/** Collector flags that trade throughput for memory with many hosts (shipper collector --help). */
+const MEMORY_CAPPED_ARGS = ["--read-ahead", "30000", "--heap-growth", "50"];
+
 const GROUP = "Scale";
 
 /** Whether `shipper agent --help` offers glob patterns (many files per agent). */
@@ -82,11 +85,22 @@ export async function measureScale(ctx: BenchContext): Promise<Figure[]> {
     log(`scale: generating ${config.scaleLines} lines for ${config.scaleHosts} hosts`);
     const fleet = new FleetLog({ hosts: config.scaleHosts, lines: Math.max(config.scaleLines, config.scaleHosts), prefix: config.prefix, partitions: config.partitions, tag: "s" });
     const r = await collectFleet(ctx, fleet, "scale-collector");
-    return [
+    const result: Figure[] = [
       { ...collectorFigures[0]!, value: r.linesPerSecond, notes: [`${r.hostsWritten} host directories written`] },
-      { ...collectorFigures[1]!, value: r.peakMB },
+      { ...collectorFigures[1]!, value: r.peakMB, notes: ["collector defaults"] },
       { ...collectorFigures[2]!, value: r.maxOpenFiles, notes: ["sampled every 200 ms from /proc/<pid>/fd"] },
     ];
+    // The same with the collector's memory settings, when this build has them: what an operator
+    // with many hosts and little memory runs (fewer lines read ahead, an earlier full GC).
+    if (/--read-ahead/.test(ctx.shipper.collectorHelp)) {
+      const capped = await collectFleet(ctx, fleet, "scale-collector-capped", MEMORY_CAPPED_ARGS);
+      const flags = MEMORY_CAPPED_ARGS.join(" ");
+      result.push(
+        { ...collectorFigures[0]!, key: "scale.collector_hosts_capped", label: `the same, ${flags}`, value: capped.linesPerSecond },
+        { ...collectorFigures[1]!, key: "scale.collector_peak_rss_capped", label: `collector peak resident memory, ${hosts} hosts, ${flags}`, value: capped.peakMB },
+      );
+    }
+    return result;
   }, ctx.failed)));
   return figures;
 }

@@ -104,7 +104,7 @@ export function startAgent(opts: { url: string; config: BenchConfig; file: strin
   return new RunningShipper(new ShipperProcess(["agent", ...opts.config.agentArgs, ...(opts.extraArgs ?? [])], env), opts.logFile);
 }
 
-export function startCollector(opts: { url: string; config: BenchConfig; directory: string; logFile: string }): RunningShipper {
+export function startCollector(opts: { url: string; config: BenchConfig; directory: string; logFile: string; extraArgs?: string[] }): RunningShipper {
   const env = {
     NATS_URL: opts.url,
     SHIPPER_SUBJECT: opts.config.prefix,
@@ -112,5 +112,5 @@ export function startCollector(opts: { url: string; config: BenchConfig; directo
     SHIPPER_OUTPUT: "logfile",
     SHIPPER_READ_PARTITIONS: partitionIds({ partitions: opts.config.partitions }).join(","),
   };
-  return new RunningShipper(new ShipperProcess(["collector", ...opts.config.collectorArgs], env), opts.logFile);
+  return new RunningShipper(new ShipperProcess(["collector", ...opts.config.collectorArgs, ...(opts.extraArgs ?? [])], env), opts.logFile);
 }
