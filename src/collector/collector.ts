@@ -4,6 +4,7 @@
 // made durable and acknowledged, and acknowledgements keep delivery order (batch-writer.ts).
 // Stopping: readers stop fetching and hand out what the server already sent; every loop writes
 // it, makes it durable and acknowledges it; then every file is closed.
+import { setMaxListeners } from "node:events";
 import type { SubjectParser } from "../protocol/subjects.js";
 import type { Logger } from "../shared/log.js";
 import { BatchWriter } from "./batch-writer.js";
@@ -48,6 +49,9 @@ export class Collector {
     const stopAll = () => {
       for (const r of readers) void r.stop().catch((err: Error) => log.warn(`stopping ${r.source}: ${err.message}`));
     };
+    // Each partition loop listens too (one listener each, removed when it ends): many partitions
+    // are expected, not a leak, so Node's warning past 10 listeners would only mislead operators.
+    setMaxListeners(readers.length + 10, signal);
     signal.addEventListener("abort", stopAll, { once: true });
     let failure: unknown;
     try {
