@@ -20,7 +20,10 @@ export class ShipperProcess {
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}, opts: { inheritEnv?: boolean } = {}) {
     const base = opts.inheritEnv === false ? { PATH: process.env.PATH } : process.env;
-    this.child = spawn(process.execPath, [SHIPPER_MAIN, ...args], {
+    // SHIPPER_NODE_ARGS: node flags for every shipper child (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+    // to profile the programs a bench runs; NODE_OPTIONS refuses --cpu-prof).
+    const nodeArgs = (process.env.SHIPPER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    this.child = spawn(process.execPath, [...nodeArgs, SHIPPER_MAIN, ...args], {
       env: { ...base, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
