@@ -1,7 +1,7 @@
 import type { StreamSource } from "./stream-gap.js";
 
 // A source of batches of messages of one partition. The collector writes a batch, flushes it, and
-// only then acknowledges it; how messages arrive (pull consumer, push delivery subject) and how
+// only then acknowledges it (in delivery order, while later batches are already being written); how messages arrive (pull consumer, push delivery subject) and how
 // they are acknowledged (AckAll, one ack per message, none) is the reader's business.
 
 /** One stored line as the collector sees it. */
@@ -48,8 +48,10 @@ export interface PartitionReader {
   /** What it reads, for logs: `LOGS_3 > COLLECTOR` or `out.logs.p3`. */
   readonly source: string;
   /**
-   * Batches in delivery order. The next batch is taken only after the previous one was handled,
-   * so the reader may rely on the previous batch being acknowledged by then.
+   * Batches in delivery order. The next batch is taken once the previous one is written, not yet
+   * acknowledged: the collector makes written batches durable and acknowledges them in order
+   * behind the writing (batch-writer.ts, durability-queue.ts), so a reader must not assume the
+   * previous batch is acknowledged when it hands out the next.
    */
   batches(): AsyncIterable<MessageBatch>;
   /** Reads messages straight from the stream, to fill sequences the consumer skipped (pull readers only). */
