@@ -146,6 +146,8 @@ test("collector exactly once - an agent's re-send past the duplicate window (sam
     await publish(w.nc, 60, 150); // 60..99 stored again: the window has passed
     const stderr = await collect(w, expected(0, 150));
     assert.match(stderr, /40 re-sent lines skipped/);
+    // Said when it happens, with the host and offsets, not only in the summary at stop.
+    assert.match(stderr, /skipped \d+ line\(s\) of web1\.example\.net \(origin [^)]*, offsets \d+-\d+\) as re-sends/);
     assert.equal(output(w.out), expected(0, 150));
   } finally {
     await dispose(w);

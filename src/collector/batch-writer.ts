@@ -96,6 +96,8 @@ interface Routed {
   origins: Map<string, Map<string, number>>;
   /** Hostile hosts' messages to terminate once quarantined (dead letters). */
   terms: (() => void)[];
+  /** Lines skipped as agent re-sends, per host: their count and offset range, for one log line a host. */
+  resends?: Map<string, { count: number; origin: string; from: number; to: number; last: number }>;
 }
 
 const DEFAULT_MAX_WAITING_LINES = 10_000;
@@ -176,6 +178,7 @@ export class BatchWriter {
       messages = prepared.result;
     }
     const routed = this.route(batch, messages);
+    this.logResends(routed);
     // A host's new file (first line, or a new day) is recorded before it is written, so a crash
     // right after the write still finds the file and cuts the unsaved batch back.
     const positions = new Map<string, { path: string; size: number }>();
@@ -469,11 +472,31 @@ export class BatchWriter {
     const last = origins?.get(originKey) ?? this.opts.state?.data?.hosts[host]?.origins[originKey];
     if (last !== undefined && offset <= last) {
       this.opts.counters.resendsSkipped++;
+      const seen = (routed.resends ??= new Map()).get(host);
+      if (seen) {
+        seen.count++;
+        seen.from = Math.min(seen.from, offset);
+        seen.to = Math.max(seen.to, offset);
+      } else routed.resends.set(host, { count: 1, origin: originKey, from: offset, to: offset, last });
       return true;
     }
     if (!origins) routed.origins.set(host, (origins = new Map()));
     origins.set(originKey, offset);
     return false;
+  }
+
+  /**
+   * Says which lines were skipped as re-sends: normally an agent sending again past the stream's
+   * duplicate window what is already written, but also what a line stored late (after later lines
+   * of its file, e.g. refused once by the server) looks like, so it must never pass unseen.
+   */
+  private logResends(routed: Routed): void {
+    if (!routed.resends) return;
+    for (const [host, r] of routed.resends) {
+      this.opts.log.warn(
+        `${this.opts.source}: skipped ${r.count} line(s) of ${host} (origin ${r.origin}, offsets ${r.from}-${r.to}) as re-sends: at or below offset ${r.last}, already written (an agent sending again after its duplicate window; if that agent did not restart, these lines arrived after later lines of their file and are not in the file)`,
+      );
+    }
   }
 
   private verdictFor(subject: string): Verdict {
