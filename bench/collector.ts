@@ -13,6 +13,7 @@ import { skipAll, guarded, type Figure } from "./results.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { ProcSampler } from "./proc-status.js";
 import { CEILING_KEY } from "./ceiling.js";
+import { MultiCpuMeter, cpuOfPid } from "./cpu.js";
 
 const GROUP = "Collector";
 
@@ -54,6 +55,8 @@ export interface CollectorRun {
   maxOpenFiles: number;
   hostsWritten: number;
   ackedAfterMs: number;
+  /** CPU per line of server and collector, as a note, when /proc tells. */
+  cpuNote?: string;
 }
 
 /** One collector pass over a pre-loaded fleet log. */
@@ -67,9 +70,17 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
   const sampler = new ProcSampler(collector.pid, 200);
   try {
     const everyMs = fleet.hosts.length > 2_000 ? 250 : 50;
-    const p = await watchProgress({ read: () => tree.bytes(), target: fleet.outputBytes, everyMs, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
+    // CPU from the first bytes written to the last, like the rate.
+    const cpu = new MultiCpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
+    const read = () => {
+      const bytes = tree.bytes();
+      if (bytes > 0 && !cpu.started) cpu.start();
+      return bytes;
+    };
+    const p = await watchProgress({ read, target: fleet.outputBytes, everyMs, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
     if (!p.reached) throw new Error(`the collector stalled at ${p.final} of ${fleet.outputBytes} bytes written; ${await stallReport(ctx)}`);
     const bytesPerSecond = progressRate(p, fleet.outputBytes, p.firstValue);
+    const cpuNote = cpu.note(Math.round((fleet.count * (fleet.outputBytes - p.firstValue)) / fleet.outputBytes));
     // Every line written: now every line must also be acknowledged.
     const written = performance.now();
     while ((await unfinished(ctx)) > 0) {
@@ -84,6 +95,7 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
       maxOpenFiles: sampler.maxOpenFiles,
       hostsWritten: tree.hostCount,
       ackedAfterMs: performance.now() - written,
+      ...(cpuNote ? { cpuNote } : {}),
     };
   } finally {
     sampler.stop();
@@ -103,7 +115,7 @@ export async function measureCollector(ctx: BenchContext): Promise<Figure[]> {
     const result = await repeat(ctx.config.runs, async (run) => {
       const r = await collectFleet(ctx, ctx.fleet, `collector-r${run}`);
       peaks.push(r.peakMB);
-      return { value: r.linesPerSecond, notes: [`all acknowledged ${r.ackedAfterMs.toFixed(0)} ms after the last write`] };
+      return { value: r.linesPerSecond, notes: [`all acknowledged ${r.ackedAfterMs.toFixed(0)} ms after the last write`, ...(r.cpuNote ? [r.cpuNote] : [])] };
     });
     ctx.observed.set("collector.peak_rss", Math.max(...peaks));
     return [

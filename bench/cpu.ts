@@ -62,3 +62,32 @@ export class CpuMeter {
 export function describeCpu(c: CpuPerLine, publisher: string): string {
   return `CPU per line: server ${c.server.toFixed(2)} us, ${publisher} ${c.publisher.toFixed(2)} us`;
 }
+
+/** CPU seconds of several processes at once, by name, for runs with more than one publisher or reader. */
+export class MultiCpuMeter {
+  private at?: Map<string, number>;
+
+  constructor(private readonly readers: Record<string, CpuReader>) {}
+
+  start(): void {
+    this.at = new Map(Object.entries(this.readers).map(([name, read]) => [name, read()]));
+  }
+
+  get started(): boolean {
+    return this.at !== undefined;
+  }
+
+  /** Microseconds per line of each process and their sum, as one note; undefined if unknown. */
+  note(lines: number): string | undefined {
+    if (!this.at || lines <= 0) return undefined;
+    const parts: string[] = [];
+    let total = 0;
+    for (const [name, read] of Object.entries(this.readers)) {
+      const us = ((read() - this.at.get(name)!) * 1e6) / lines;
+      if (!Number.isFinite(us)) return undefined;
+      total += us;
+      parts.push(`${name} ${us.toFixed(2)} us`);
+    }
+    return `CPU per line: ${parts.join(", ")}; total ${total.toFixed(2)} us`;
+  }
+}

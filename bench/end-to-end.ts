@@ -12,6 +12,7 @@ import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { BATCH_ARGS, BATCH_LINES, agentBatches } from "./batched.js";
 import { stallReport } from "./collector.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
+import { MultiCpuMeter, cpuOfPid } from "./cpu.js";
 
 const GROUP = "End to end";
 
@@ -34,6 +35,8 @@ export interface PipelineRun {
   linesPerSecond: number;
   agentPeakMB: number;
   collectorPeakMB: number;
+  /** CPU per line of server, agent and collector, when /proc tells. */
+  cpuNote?: string;
 }
 
 /** One agent and one collector on a fresh file; `agentArgs` are added to the agent's flags (batching). */
@@ -58,9 +61,14 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number, 
     };
     // First line read: the first line the stream holds.
     let firstAt = Number.NaN;
+    // CPU of all three over the same span: on two cores their sum per line bounds the rate.
+    const cpu = new MultiCpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), agent: cpuOfPid(agent.pid), collector: cpuOfPid(collector.pid) });
     const p = await watchProgress({
       read: async () => {
-        if (Number.isNaN(firstAt) && (await stored()) > 0) firstAt = performance.now();
+        if (Number.isNaN(firstAt) && (await stored()) > 0) {
+          firstAt = performance.now();
+          cpu.start();
+        }
         return tree.bytes();
       },
       target: bytes, everyMs: 25, stallMs: config.stallMs, check: alive,
@@ -70,6 +78,7 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number, 
       linesPerSecond: config.lines / ((p.doneAt - firstAt) / 1000),
       agentPeakMB: agent.peakMB(),
       collectorPeakMB: collector.peakMB(),
+      cpuNote: cpu.note(config.lines),
     };
   } finally {
     for (const [what, proc] of [["agent", agent], ["collector", collector]] as const) {
@@ -95,7 +104,7 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
       const r = await runPipeline(ctx, `end-to-end-r${run}`, run);
       agentPeaks.push(r.agentPeakMB);
       collectorPeaks.push(r.collectorPeakMB);
-      return { value: r.linesPerSecond };
+      return { value: r.linesPerSecond, notes: r.cpuNote ? [r.cpuNote] : [] };
     });
     ctx.observed.set("pipeline.agent_peak_rss", Math.max(...agentPeaks));
     ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
@@ -108,7 +117,7 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
     const result = await repeat(ctx.config.runs, async (run) => {
       const r = await runPipeline(ctx, `end-to-end-batched-r${run}`, run, BATCH_ARGS);
       peaks.push(r.collectorPeakMB);
-      return { value: r.linesPerSecond };
+      return { value: r.linesPerSecond, notes: r.cpuNote ? [r.cpuNote] : [] };
     });
     const notes = [...agentNotes(ctx, BATCH_ARGS), ...result.notes, `collector peak resident memory ${Math.max(...peaks).toFixed(1)} MB`];
     return [{ ...batched, value: result.value, runs: result.runs, notes }];
