@@ -53,7 +53,7 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
       const stored = storedIn(ctx, host);
       const agent = startAgent({ url: ctx.bench.url, config, file, host, logFile: join(dir, "agent.log") });
       // CPU from the first stored line to the last, like the rate.
-      const meter = new CpuMeter(cpuOfPid(ctx.bench.server.pid ?? -1), cpuOfPid(agent.pid));
+      const meter = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), agent: cpuOfPid(agent.pid) });
       const read = async () => {
         const n = await stored();
         if (n > 0 && !meter.started) meter.start();
@@ -63,7 +63,7 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
         const p = await watchProgress({ read, target: config.lines, everyMs: 50, stallMs: config.stallMs, check: () => agent.assertRunning("shipper agent") });
         peaks.push(agent.peakMB());
         if (!p.reached) throw new Error(`the agent stalled at ${p.final} of ${config.lines} lines stored`);
-        const used = meter.stop(config.lines - p.firstValue);
+        const used = meter.perLine(config.lines - p.firstValue);
         if (used) cpu.push(used);
         const extra = (await stored()) - config.lines;
         const notes = extra > 0 ? [`${extra} lines stored twice`] : [];
@@ -76,7 +76,7 @@ export async function measureAgent(ctx: BenchContext): Promise<Figure[]> {
     return [
       { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
       { ...peak, value: Math.max(...peaks), runs: peaks },
-      { ...cpuFigure({ key: "agent.cpu_per_line", label: "CPU per line: server + agent (lower is better)", group: GROUP, ceiling: ONE_HOST_CPU_KEY, target: "<= 1.25 C1cpu (0.8 x C1 when CPU-bound)" }, cpu, "agent") },
+      { ...cpuFigure({ key: "agent.cpu_per_line", label: "CPU per line: server + agent (lower is better)", group: GROUP, ceiling: ONE_HOST_CPU_KEY, target: "<= 1.25 C1cpu (0.8 x C1 when CPU-bound)" }, cpu) },
     ];
   }, ctx.failed);
 }

@@ -10,7 +10,7 @@ import { publishAcked, type AckedPublishResult, type LineSource } from "./acked-
 import { repeat, sleep, log, type RunOutcome } from "./repeat.js";
 import type { Figure } from "./results.js";
 import { median, rate } from "./stats.js";
-import { CpuMeter, cpuOfPid, ownCpuSeconds, describeCpu, type CpuPerLine } from "./cpu.js";
+import { CpuMeter, cpuOfPid, ownCpuSeconds, describeCpu, cpuTotal, type CpuPerLine } from "./cpu.js";
 import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 
 /** The ceiling of the fleet log (many hosts, every partition): collector and scale compare with it. */
@@ -69,7 +69,7 @@ async function ackedRun(bench: BenchServer, log_: FleetLog, config: BenchConfig,
   // origin of its own per host and run, so the duplicate window never hides a line of a later run.
   const tag = String(Math.floor(Math.random() * 1e9));
   const tokens = withIds ? log_.hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0))) : [];
-  const meter = new CpuMeter(cpuOfPid(bench.server.pid ?? -1), ownCpuSeconds);
+  const meter = new CpuMeter({ server: cpuOfPid(bench.server.pid ?? -1), client: ownCpuSeconds });
   meter.start();
   const result = await publishAcked(bench.nc, source, {
     window: config.window,
@@ -77,7 +77,7 @@ async function ackedRun(bench: BenchServer, log_: FleetLog, config: BenchConfig,
     msgId: withIds ? (i) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}` : undefined,
   });
   const good = result.acked - result.errors - result.duplicates;
-  const used = meter.stop(good);
+  const used = meter.perLine(good);
   if (used) cpu?.push(used);
   return { value: rate(good, result.seconds), notes: ackedNotes(result) };
 }
@@ -130,7 +130,7 @@ export async function measureCeiling(bench: BenchServer, log_: FleetLog, config:
   await measure({ key: "ceiling.async_acked_msgid", label: "same, with a Nats-Msg-Id header per message (agent's id form)" }, () => ackedRun(bench, log_, config, true));
   const oneHostCpu: CpuPerLine[] = [];
   await measure({ key: ONE_HOST_CEILING_KEY, label: "JetStream publish, async, acked: one host (one subject, one stream)" }, () => ackedRun(bench, log_, config, false, oneHost(log_), oneHostCpu));
-  figures.push(cpuFigure({ key: ONE_HOST_CPU_KEY, label: "CPU per line of C1: server + client", group: GROUP }, oneHostCpu, "client"));
+  figures.push(cpuFigure({ key: ONE_HOST_CPU_KEY, label: "CPU per line of C1: server + client", group: GROUP }, oneHostCpu));
   const refLines = Math.min(config.referenceLines, log_.count);
   await measure({ key: "ceiling.js_publish_windows", label: `js.publish() awaited in windows of 1000 (${refLines} lines)` }, () => jsPublishWindows(bench, log_, refLines));
   await bench.resetStreams();
@@ -138,9 +138,9 @@ export async function measureCeiling(bench: BenchServer, log_: FleetLog, config:
 }
 
 /** A CPU-per-line figure from every run's measurement: server + publisher, median of runs. */
-export function cpuFigure(base: Omit<Figure, "unit" | "value">, runs: CpuPerLine[], publisher: string): Figure {
+export function cpuFigure(base: Omit<Figure, "unit" | "value">, runs: CpuPerLine[]): Figure {
   if (runs.length === 0) return { ...base, unit: "us/line", skipped: "no CPU figures (not Linux /proc?)" };
-  const totals = runs.map((c) => c.server + c.publisher);
+  const totals = runs.map(cpuTotal);
   const mid = runs[totals.indexOf(median(totals))] ?? runs[0]!;
-  return { ...base, unit: "us/line", value: median(totals), runs: totals, notes: [`median run: ${describeCpu(mid, publisher)}`] };
+  return { ...base, unit: "us/line", value: median(totals), runs: totals, notes: [`median run: ${describeCpu(mid)}`] };
 }

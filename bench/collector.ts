@@ -13,7 +13,7 @@ import { skipAll, guarded, type Figure } from "./results.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { ProcSampler } from "./proc-status.js";
 import { CEILING_KEY } from "./ceiling.js";
-import { MultiCpuMeter, cpuOfPid } from "./cpu.js";
+import { CpuMeter, cpuOfPid } from "./cpu.js";
 
 const GROUP = "Collector";
 
@@ -71,7 +71,7 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
   try {
     const everyMs = fleet.hosts.length > 2_000 ? 250 : 50;
     // CPU from the first bytes written to the last, like the rate.
-    const cpu = new MultiCpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
+    const cpu = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
     const read = () => {
       const bytes = tree.bytes();
       if (bytes > 0 && !cpu.started) cpu.start();

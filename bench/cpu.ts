@@ -29,42 +29,11 @@ export type CpuReader = () => number;
 
 export const cpuOfPid = (pid: number): CpuReader => () => processCpuSeconds(pid);
 
-export interface CpuPerLine {
-  server: number;
-  publisher: number;
-}
+/** Microseconds of CPU per line, by process name ("server", "agent", ...). */
+export type CpuPerLine = Record<string, number>;
 
-/** CPU of the server and the publisher between start() and stop(lines), in microseconds per line. */
+/** CPU of named processes between start() and perLine(lines). */
 export class CpuMeter {
-  private at?: { server: number; publisher: number };
-
-  constructor(
-    private readonly server: CpuReader,
-    private readonly publisher: CpuReader,
-  ) {}
-
-  start(): void {
-    this.at = { server: this.server(), publisher: this.publisher() };
-  }
-
-  get started(): boolean {
-    return this.at !== undefined;
-  }
-
-  stop(lines: number): CpuPerLine | undefined {
-    if (!this.at || lines <= 0) return undefined;
-    const server = ((this.server() - this.at.server) * 1e6) / lines;
-    const publisher = ((this.publisher() - this.at.publisher) * 1e6) / lines;
-    return Number.isFinite(server) && Number.isFinite(publisher) ? { server, publisher } : undefined;
-  }
-}
-
-export function describeCpu(c: CpuPerLine, publisher: string): string {
-  return `CPU per line: server ${c.server.toFixed(2)} us, ${publisher} ${c.publisher.toFixed(2)} us`;
-}
-
-/** CPU seconds of several processes at once, by name, for runs with more than one publisher or reader. */
-export class MultiCpuMeter {
   private at?: Map<string, number>;
 
   constructor(private readonly readers: Record<string, CpuReader>) {}
@@ -77,17 +46,29 @@ export class MultiCpuMeter {
     return this.at !== undefined;
   }
 
-  /** Microseconds per line of each process and their sum, as one note; undefined if unknown. */
-  note(lines: number): string | undefined {
+  /** Each process's CPU per line since start(); undefined when not started or a process is gone. */
+  perLine(lines: number): CpuPerLine | undefined {
     if (!this.at || lines <= 0) return undefined;
-    const parts: string[] = [];
-    let total = 0;
+    const out: CpuPerLine = {};
     for (const [name, read] of Object.entries(this.readers)) {
       const us = ((read() - this.at.get(name)!) * 1e6) / lines;
       if (!Number.isFinite(us)) return undefined;
-      total += us;
-      parts.push(`${name} ${us.toFixed(2)} us`);
+      out[name] = us;
     }
-    return `CPU per line: ${parts.join(", ")}; total ${total.toFixed(2)} us`;
+    return out;
   }
+
+  /** perLine() as one note, with the sum. */
+  note(lines: number): string | undefined {
+    const c = this.perLine(lines);
+    return c ? `${describeCpu(c)}; total ${cpuTotal(c).toFixed(2)} us` : undefined;
+  }
+}
+
+export function cpuTotal(c: CpuPerLine): number {
+  return Object.values(c).reduce((a, b) => a + b, 0);
+}
+
+export function describeCpu(c: CpuPerLine): string {
+  return `CPU per line: ${Object.entries(c).map(([name, us]) => `${name} ${us.toFixed(2)} us`).join(", ")}`;
 }

@@ -12,7 +12,7 @@ import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { BATCH_ARGS, BATCH_LINES, agentBatches } from "./batched.js";
 import { stallReport } from "./collector.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
-import { MultiCpuMeter, cpuOfPid } from "./cpu.js";
+import { CpuMeter, cpuOfPid } from "./cpu.js";
 
 const GROUP = "End to end";
 
@@ -62,7 +62,7 @@ export async function runPipeline(ctx: BenchContext, name: string, run: number, 
     // First line read: the first line the stream holds.
     let firstAt = Number.NaN;
     // CPU of all three over the same span: on two cores their sum per line bounds the rate.
-    const cpu = new MultiCpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), agent: cpuOfPid(agent.pid), collector: cpuOfPid(collector.pid) });
+    const cpu = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), agent: cpuOfPid(agent.pid), collector: cpuOfPid(collector.pid) });
     const p = await watchProgress({
       read: async () => {
         if (Number.isNaN(firstAt) && (await stored()) > 0) {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { ShipperProcess, agentProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
 import { BATCH_HEADER, parseBatchCount, splitBatch } from "../src/protocol/batch.js";
 import { parseMsgId } from "../src/protocol/msg-id.js";
@@ -62,13 +62,7 @@ test("fault agent batch - SIGKILL at random points while the file grows: split b
     const file = join(dir, "app.log");
     let written = "";
     const start = () =>
-      (agent = new ShipperProcess(["agent", "--poll-interval", "50ms", "--save-interval", "100ms", "--batch-lines", "25", "--batch-bytes", "2KiB"], {
-        NATS_URL: server.url,
-        SHIPPER_FILE: file,
-        SHIPPER_SUBJECT: "logs",
-        HOSTNAME: HOST,
-        SHIPPER_STATE_DIR: join(dir, "state"),
-      }));
+      (agent = agentProcess({ url: server.url, file, host: HOST, stateDir: join(dir, "state"), args: ["--poll-interval", "50ms", "--save-interval", "100ms", "--batch-lines", "25", "--batch-bytes", "2KiB"] }));
     // ~2,000 lines/s in bursts of varying size, some ending mid-line.
     const writer = (async () => {
       const fd = openSync(file, "a");

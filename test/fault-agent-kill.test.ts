@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { ShipperProcess, agentProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
 
 const HOSTS = ["web1.example.net", "db1.example.net"];
@@ -47,13 +47,7 @@ test("fault agent - SIGKILL at random points, five times per host, while files g
     const files = new Map(HOSTS.map((h) => [h, join(dir, `${h}.log`)]));
     const written = new Map(HOSTS.map((h) => [h, ""]));
     const start = (host: string) => {
-      const agent = new ShipperProcess(["agent", "--poll-interval", "50ms", "--save-interval", "100ms"], {
-        NATS_URL: server.url,
-        SHIPPER_FILE: files.get(host)!,
-        SHIPPER_SUBJECT: "logs",
-        HOSTNAME: host,
-        SHIPPER_STATE_DIR: join(dir, `state-${host}`),
-      });
+      const agent = agentProcess({ url: server.url, file: files.get(host)!, host, stateDir: join(dir, `state-${host}`), args: ["--poll-interval", "50ms", "--save-interval", "100ms"] });
       agents.set(host, agent);
       return agent;
     };

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { ShipperProcess, agentProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
 
 const HOST = "web4.example.net";
@@ -71,13 +71,7 @@ async function withSetup(body: (s: Setup) => Promise<void>): Promise<void> {
       nc,
       file,
       agent: (...args) => {
-        const p = new ShipperProcess(["agent", "--poll-interval", "50ms", "--save-interval", "100ms", ...args], {
-          NATS_URL: server.url,
-          SHIPPER_FILE: file,
-          SHIPPER_SUBJECT: "logs",
-          HOSTNAME: HOST,
-          SHIPPER_STATE_DIR: join(dir, "state"),
-        });
+        const p = agentProcess({ url: server.url, file, host: HOST, stateDir: join(dir, "state"), args: ["--poll-interval", "50ms", "--save-interval", "100ms", ...args] });
         started.push(p);
         return p;
       },

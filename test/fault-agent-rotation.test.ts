@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { ShipperProcess, agentProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
 import { storedText } from "../src/testkit/stream-text.js";
 
@@ -75,13 +75,7 @@ async function withSetup(body: (s: Setup) => Promise<void>): Promise<void> {
       dir,
       file,
       agent: (...args: string[]) => {
-        const p = new ShipperProcess(["agent", "--poll-interval", "50ms", ...args], {
-          NATS_URL: server.url,
-          SHIPPER_FILE: file,
-          SHIPPER_SUBJECT: "logs",
-          HOSTNAME: HOST,
-          SHIPPER_STATE_DIR: join(dir, "state"),
-        });
+        const p = agentProcess({ url: server.url, file, host: HOST, stateDir: join(dir, "state"), args: ["--poll-interval", "50ms", ...args] });
         started.push(p);
         return p;
       },

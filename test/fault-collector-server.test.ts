@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
-import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { writeLayoutRecord } from "../src/streams/layout-record.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
-import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
+import { ShipperProcess, agentProcess, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines, type LineAudit } from "../src/testkit/line-count.js";
 
 const HOSTS = ["web1.example.net", "db1.example.net"];
@@ -21,6 +21,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function output(out: string, host: string): string {
   const dir = join(out, host);
   return existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("") : "";
+}
+
+/** One partition as `shipper setup` makes it: stream LOGS_0, an AckAll consumer (3 s ack wait), the layout record. */
+async function setUpOnePartition(nc: NatsConnection, jsm: JetStreamManager): Promise<void> {
+  await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+  await jsm.consumers.add("LOGS_0", { durable_name: "COLLECTOR", ack_policy: AckPolicy.All, ack_wait: 3_000_000_000 });
+  await writeLayoutRecord(nc, { version: 1, prefix: "logs", partitions: 1, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" });
 }
 
 /** Ships two growing files through `server` while `fault` runs; returns each host's audit. */
@@ -32,9 +39,7 @@ async function shipThrough(server: NatsServer, fault: () => Promise<void>): Prom
   try {
     const nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
-    await jsm.consumers.add("LOGS_0", { durable_name: "COLLECTOR", ack_policy: AckPolicy.All, ack_wait: 3_000_000_000 });
-    await writeLayoutRecord(nc, { version: 1, prefix: "logs", partitions: 1, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" });
+    await setUpOnePartition(nc, jsm);
     await nc.close();
 
     const files = new Map(HOSTS.map((h) => [h, join(dir, `${h}.log`)]));
@@ -55,13 +60,7 @@ async function shipThrough(server: NatsServer, fault: () => Promise<void>): Prom
     })();
     for (const host of HOSTS) {
       procs.push(
-        new ShipperProcess(["agent", "--poll-interval", "50ms", "--save-interval", "100ms", "--ack-timeout", "1s"], {
-          NATS_URL: server.url,
-          SHIPPER_FILE: files.get(host)!,
-          SHIPPER_SUBJECT: "logs",
-          HOSTNAME: host,
-          SHIPPER_STATE_DIR: join(dir, `state-${host}`),
-        }),
+        agentProcess({ url: server.url, file: files.get(host)!, host, stateDir: join(dir, `state-${host}`), args: ["--poll-interval", "50ms", "--save-interval", "100ms", "--ack-timeout", "1s"] }),
       );
     }
     const collector = new ShipperProcess(["collector"], { NATS_URL: server.url, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "logfile" });
@@ -142,9 +141,7 @@ test("fault collector - nats-server SIGKILLed while the collector catches up a b
   try {
     const nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
-    await jsm.consumers.add("LOGS_0", { durable_name: "COLLECTOR", ack_policy: AckPolicy.All, ack_wait: 3_000_000_000 });
-    await writeLayoutRecord(nc, { version: 1, prefix: "logs", partitions: 1, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" });
+    await setUpOnePartition(nc, jsm);
     const host = HOSTS[0]!;
     let sent = "";
     for (let i = 0; i < 40_000; i++) {

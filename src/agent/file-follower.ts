@@ -323,15 +323,19 @@ export class FileFollower implements AsyncIterable<LineBatch> {
     return await this.openPath();
   }
 
+  /** Names in the followed path's directory; none when it cannot be listed. */
+  private async siblingNames(): Promise<string[]> {
+    try {
+      return await readdir(dirname(this.path));
+    } catch {
+      return [];
+    }
+  }
+
   /** The sibling of the path that is file `identity`, if any. */
   private async findSibling(identity: FileIdentity): Promise<string | undefined> {
     const dir = dirname(this.path);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return undefined;
-    }
+    const names = await this.siblingNames();
     for (const name of names) {
       try {
         const s = await stat(join(dir, name), { bigint: true });
@@ -601,12 +605,7 @@ export class FileFollower implements AsyncIterable<LineBatch> {
   /** A sibling file that holds the truncated content: same first line, and at least as long as what was read. */
   private async findCopy(cur: Current): Promise<{ fh: FileHandle; path: string; size: number } | undefined> {
     const dir = dirname(this.path);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return undefined;
-    }
+    const names = await this.siblingNames();
     const own = basename(cur.readPath);
     let best: { path: string; size: number; mtimeMs: number } | undefined;
     for (const name of names) {

@@ -91,3 +91,23 @@ export async function waitUntil(what: string, check: () => boolean | Promise<boo
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export interface AgentProcessOptions {
+  url: string;
+  file: string;
+  host: string;
+  stateDir: string;
+  /** Flags after `agent` (poll and save intervals, batching, ...). */
+  args?: string[];
+}
+
+/** Starts `shipper agent` following `file` as `host` on subject prefix "logs", with its own state directory. */
+export function agentProcess(opts: AgentProcessOptions): ShipperProcess {
+  return new ShipperProcess(["agent", ...(opts.args ?? [])], {
+    NATS_URL: opts.url,
+    SHIPPER_FILE: opts.file,
+    SHIPPER_SUBJECT: "logs",
+    HOSTNAME: opts.host,
+    SHIPPER_STATE_DIR: opts.stateDir,
+  });
+}
