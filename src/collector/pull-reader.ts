@@ -16,10 +16,9 @@
 import { AckPolicy, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
-import { scanAckReply } from "./ack-reply.js";
 import { delay } from "./delay.js";
-import type { MessageBatch, PartitionReader, ReadMessage } from "./partition-reader.js";
-import { Puller, type PulledMessage, type ReadAheadBudget } from "./puller.js";
+import type { MessageBatch, PartitionReader } from "./partition-reader.js";
+import { Puller, type PulledLine, type ReadAheadBudget } from "./puller.js";
 import { JetStreamSource, type StreamSource } from "./stream-gap.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
@@ -28,7 +27,6 @@ const DEFAULT_ACK_WAIT_MS = 30_000;
 const REDELIVERY_MARGIN_MS = 1_000;
 const ACK = new TextEncoder().encode("+ACK");
 const WORKING = new TextEncoder().encode("+WPI");
-const TERM = new TextEncoder().encode("+TERM");
 
 export interface PullReaderOptions {
   nc: NatsConnection;
@@ -49,39 +47,6 @@ export interface PullReaderOptions {
   filter?: string;
   /** Lines in memory shared with the collector's other partitions (puller.ts); without it, per partition. */
   readAhead?: ReadAheadBudget;
-}
-
-/** A delivered line; a class, so every line has one shape and `term` costs no closure per line. */
-class DeliveredLine implements ReadMessage {
-  readonly subject: string;
-  readonly data: Uint8Array;
-  readonly msgId: string | undefined;
-  readonly part: string | undefined;
-  readonly batch: string | undefined;
-  /** The `$JS.ACK...` subject: where its acknowledgement goes. */
-  readonly reply: string;
-  readonly term: (() => void) | undefined;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    pulled: PulledMessage,
-    readonly stream: string,
-    readonly sequence: number,
-    readonly deliveries: number,
-    terminable: boolean,
-  ) {
-    this.subject = pulled.subject;
-    this.data = pulled.data;
-    this.msgId = pulled.msgId;
-    this.part = pulled.part;
-    this.batch = pulled.batch;
-    this.reply = pulled.reply;
-    this.term = terminable ? DeliveredLine.prototype.terminate : undefined;
-  }
-
-  private terminate(this: DeliveredLine): void {
-    this.nc.publish(this.reply, TERM);
-  }
 }
 
 export class PullReader implements PartitionReader {
@@ -118,7 +83,7 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
-      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead });
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, terminable: policy !== AckPolicy.None });
       this.puller = puller;
       puller.start();
       if (this.stopping) await puller.stop();
@@ -126,16 +91,15 @@ export class PullReader implements PartitionReader {
       for await (const batch of puller.queue.batches(maxBatch)) {
         puller.took(batch.length);
         puller.refill(); // the batch left the queue: ask for more while it is written
-        const read: DeliveredLine[] = [];
+        const read: PulledLine[] = [];
         for (const m of batch) {
-          const d = scanAckReply(m.reply);
-          if (!d) throw new Error(`${this.source}: cannot read the delivery of ${m.subject} from its reply subject "${m.reply}"`);
-          if (policy !== AckPolicy.None && d.deliverySequence !== expected) {
-            gap = { expected, got: d.deliverySequence };
+          if (m.deliverySequence < 0) throw new Error(`${this.source}: cannot read the delivery of ${m.subject} from its reply subject "${m.reply}"`);
+          if (policy !== AckPolicy.None && m.deliverySequence !== expected) {
+            gap = { expected, got: m.deliverySequence };
             break;
           }
           expected++;
-          read.push(new DeliveredLine(nc, m, stream, d.streamSequence, d.deliveries, policy !== AckPolicy.None));
+          read.push(m);
         }
         // The pulled records are not needed any more; the queue's generator still holds this array.
         const taken = batch.length;
@@ -182,7 +146,7 @@ export class PullReader implements PartitionReader {
    * acknowledgement and "in progress" need: the lines themselves are garbage while the batch waits
    * to be made durable. (The array handed out is emptied: this generator's frame holds it too.)
    */
-  private toBatch(lines: DeliveredLine[], policy: AckPolicy, fresh: boolean, puller: Puller, taken: number): MessageBatch {
+  private toBatch(lines: PulledLine[], policy: AckPolicy, fresh: boolean, puller: Puller, taken: number): MessageBatch {
     const { nc } = this.opts;
     let replies: string[] | undefined;
     const replyList = () => replies ?? lines.map((l) => l.reply);

@@ -5,11 +5,11 @@
 // Pausing is simply not asking for more; nothing is unsubscribed while requests are open, which
 // is what leaves deliveries in flight to nobody.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { MSG_ID_HEADER } from "../protocol/headers.js";
-import { PART_HEADER } from "../protocol/line-parts.js";
-import { BATCH_HEADER } from "../protocol/batch.js";
 import type { Logger } from "../shared/log.js";
+import { scanAckReply } from "./ack-reply.js";
+import { lineHeaders } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
+import type { ReadMessage } from "./partition-reader.js";
 
 export interface PullerOptions {
   nc: NatsConnection;
@@ -28,6 +28,8 @@ export interface PullerOptions {
   heartbeatMs?: number;
   /** JetStream API prefix (default `$JS.API`). */
   apiPrefix?: string;
+  /** Whether a delivered line can be terminated (the consumer acknowledges: not ack policy "none"). */
+  terminable?: boolean;
   /**
    * One allowance shared with the pullers of the collector's other partitions: what they all
    * requested, hold waiting, or handed out and not yet written (release()) stays within it, so ten
@@ -109,23 +111,50 @@ const QUIET_MS = 250;
 
 const nanos = (ms: number) => ms * 1_000_000;
 
-/** A delivered line, kept compact while it waits: a nats.js message holds views into large read buffers. */
-export interface PulledMessage {
-  readonly subject: string;
-  /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
-  readonly reply: string;
-  readonly data: Uint8Array;
-  /** `Nats-Msg-Id`, when the publisher set one (agents do: origin and offset of the line). */
-  readonly msgId?: string;
-  /** `Shipper-Part`, on the parts of a split line. */
-  readonly part?: string;
-  /** `Shipper-Batch`, on a message holding several lines. */
-  readonly batch?: string;
+/** Subjects remembered to share one string per host among its lines; cleared when full. */
+const MAX_SUBJECTS = 100_000;
+const TERM = new TextEncoder().encode("+TERM");
+
+/**
+ * A delivered line: the one object made for it, from its arrival to its write (this runs for every
+ * line, so nothing is copied into a second record). Kept compact while it waits: the payload is
+ * copied out of nats.js's read buffers, the subject string is shared by the host's lines, and the
+ * delivery numbers are read from the reply subject once.
+ */
+export class PulledLine implements ReadMessage {
+  readonly term: (() => void) | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly stream: string,
+    readonly subject: string,
+    /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
+    readonly reply: string,
+    readonly data: Uint8Array,
+    /** `Nats-Msg-Id`, when the publisher set one (agents do: origin and offset of the line). */
+    readonly msgId: string | undefined,
+    /** `Shipper-Part`, on the parts of a split line. */
+    readonly part: string | undefined,
+    /** `Shipper-Batch`, on a message holding several lines. */
+    readonly batch: string | undefined,
+    readonly sequence: number,
+    readonly deliveries: number,
+    /** The consumer's delivery sequence, -1 when the reply subject could not be read. */
+    readonly deliverySequence: number,
+    terminable: boolean,
+  ) {
+    this.term = terminable ? PulledLine.prototype.terminate : undefined;
+  }
+
+  private terminate(this: PulledLine): void {
+    this.nc.publish(this.reply, TERM);
+  }
 }
 
 export class Puller {
   /** Data messages in delivery order; ends after stop(), or with an error. */
-  readonly queue = new MessageQueue<PulledMessage>();
+  readonly queue = new MessageQueue<PulledLine>();
+  private readonly subjects = new Map<string, string>();
   /** Messages requested and not yet arrived (the sum over open requests). */
   private outstanding = 0;
   private sub?: Subscription;
@@ -288,16 +317,13 @@ export class Puller {
     if (reply?.startsWith("$JS.ACK.")) {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
-      // One fixed-shape object per line (no spread temporaries): this runs for every line.
-      const h = msg.headers;
-      this.queue.push({
-        subject: msg.subject,
-        reply,
-        data: Buffer.from(msg.data),
-        msgId: (h && h.get(MSG_ID_HEADER)) || undefined,
-        part: (h && h.get(PART_HEADER)) || undefined,
-        batch: (h && h.get(BATCH_HEADER)) || undefined,
-      });
+      const h = lineHeaders(msg);
+      const d = scanAckReply(reply);
+      const line = new PulledLine(
+        this.opts.nc, this.opts.stream, this.shared(msg.subject), reply, Buffer.from(msg.data), h.msgId, h.part, h.batch,
+        d ? d.streamSequence : -1, d ? d.deliveries : 0, d ? d.deliverySequence : -1, this.opts.terminable ?? false,
+      );
+      this.queue.push(line);
       return;
     }
     const code = msg.headers?.code ?? 0;
@@ -330,6 +356,15 @@ export class Puller {
         this.opts.log.warn(`${this.opts.source}: unexpected status ${code} ${description} on the pull inbox`);
         return;
     }
+  }
+
+  /** The one string for this subject: a host's lines share it while they wait. */
+  private shared(subject: string): string {
+    const known = this.subjects.get(subject);
+    if (known !== undefined) return known;
+    if (this.subjects.size >= MAX_SUBJECTS) this.subjects.clear();
+    this.subjects.set(subject, subject);
+    return subject;
   }
 
   /** Logs a trouble once, and again only every 30 s while it lasts (retries run every second). */
