@@ -88,3 +88,32 @@ test("agent msg id - Shipper-Part values and the agent dead-letter subject", () 
   for (const bad of [undefined, "", "0/2", "3/2", "1/1", "a/b", "1/2/3"]) assert.equal(parsePart(bad), undefined, String(bad));
   assert.equal(agentDeadLetterSubject("web1.example.net"), "shipper.dlq.agent.web1.example.net");
 });
+
+test("agent msg id - the short form is read the same with or without the regular expression, valid or not", () => {
+  // The rule as the regular expression states it (msg-id.ts SHORT_ID), for whole-line ids.
+  const rule = (id: string) => {
+    const m = /^([A-Za-z0-9_-]{12}):(0|[1-9a-z][0-9a-z]{0,10})$/.exec(id);
+    if (!m) return "other";
+    const offset = parseInt(m[2]!, 36);
+    return Number.isSafeInteger(offset) ? { originKey: m[1], offset } : "other";
+  };
+  const token = originToken("web-01", fileVersionKey("2049", "1234", "0badf00d", 0));
+  const ids = [
+    `${token}:0`, `${token}:1`, `${token}:zz`, `${token}:00`, `${token}:01`, `${token}:A`, `${token}:`,
+    `${token}:zzzzzzzzzzz`, `${token}:1zzzzzzzzzz`, `${token}:zzzzzzzzzzzz`, `${token}:12:p1`, `${token}:12:b3`,
+    `${token.slice(1)}:12`, `${token}x:12`, `${token.slice(0, 11)}.:12`, `${token.slice(0, 11)}é:12`, `host:1:2:0badf00d:0:5`,
+  ];
+  for (let i = 0; i < 2000; i++) ids.push(`${token}:${Math.floor(Math.random() * Number.MAX_SAFE_INTEGER).toString(36)}`);
+  for (const id of ids) {
+    const expected = rule(id);
+    const got = parseMsgId(id);
+    if (expected === "other") {
+      // Not a plain short id: whatever it is (a part, a batch, the long form, nothing), the plain reading must not claim it.
+      assert.ok(!got || got.part !== undefined || got.batch !== undefined || got.origin !== undefined || got.originKey !== id.slice(0, 12), id);
+    } else {
+      assert.deepEqual({ originKey: got?.originKey, offset: got?.offset }, expected, id);
+      assert.equal(got?.part, undefined, id);
+      assert.equal(got?.batch, undefined, id);
+    }
+  }
+});

@@ -103,6 +103,8 @@ const BATCH = /^b([1-9][0-9]*)$/;
 
 /** Takes a line, part or batch id of either form apart; undefined when it is not one of ours. */
 export function parseMsgId(id: string): ParsedMsgId | undefined {
+  const plain = parsePlainShortId(id);
+  if (plain) return plain;
   const short = SHORT_ID.exec(id);
   if (short) {
     const offset = parseInt(short[2]!, 36);
@@ -116,6 +118,39 @@ export function parseMsgId(id: string): ParsedMsgId | undefined {
     return parsed;
   }
   return parseLongMsgId(id);
+}
+
+/**
+ * The id of a whole line in the short form, read without the regular expression: this is every
+ * line's id, and the match (with its capture strings) showed in the collector's profile.
+ * Undefined for anything else, which SHORT_ID then decides.
+ */
+function parsePlainShortId(id: string): ParsedMsgId | undefined {
+  const n = id.length;
+  if (n < ORIGIN_TOKEN_LENGTH + 2 || n > ORIGIN_TOKEN_LENGTH + 12 || id.charCodeAt(ORIGIN_TOKEN_LENGTH) !== 58) return undefined;
+  for (let i = 0; i < ORIGIN_TOKEN_LENGTH; i++) if (!isTokenChar(id.charCodeAt(i))) return undefined;
+  const first = id.charCodeAt(ORIGIN_TOKEN_LENGTH + 1);
+  if (first === 48 /* "0" */ && n > ORIGIN_TOKEN_LENGTH + 2) return undefined; // no leading zeros
+  let offset = 0;
+  for (let i = ORIGIN_TOKEN_LENGTH + 1; i < n; i++) {
+    const digit = base36Digit(id.charCodeAt(i));
+    if (digit < 0) return undefined; // a ":p"/":b" suffix, or not ours
+    offset = offset * 36 + digit;
+  }
+  if (!Number.isSafeInteger(offset)) return undefined;
+  return { originKey: id.substring(0, ORIGIN_TOKEN_LENGTH), offset };
+}
+
+/** [A-Za-z0-9_-] */
+function isTokenChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95;
+}
+
+/** The value of [0-9a-z], or -1. */
+function base36Digit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 122) return c - 87;
+  return -1;
 }
 
 function parseLongMsgId(id: string): ParsedMsgId | undefined {
