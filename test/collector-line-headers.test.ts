@@ -20,6 +20,7 @@ const BLOCKS: string[] = [
   "NATS/1.0\r\nNats-Msg-Id\r\nShipper-Batch: 3\r\n\r\n",
   "NATS/1.0\r\n\r\n",
   "NATS/1.0 503\r\n\r\n",
+  "NATS/1.0\r\nShipper-Part: 1/2\r\nNats-Msg-Id: no line end",
 ];
 
 /** What nats.js itself says (the collector's rule: an empty value counts as absent). */

@@ -69,47 +69,40 @@ function scan(data: Buffer, end: number): boolean {
   let msgId: string | undefined;
   let part: string | undefined;
   let batch: string | undefined;
-  let msgIdSeen = false;
-  let partSeen = false;
-  let batchSeen = false;
-  // Skip the status line ("NATS/1.0" and maybe a code).
-  let at = data.indexOf(CRLF, 0);
-  if (at < 0 || at >= end) return plain(data, end) && clear() === found;
-  at += 2;
-  while (at < end) {
-    let lineEnd = data.indexOf(CRLF, at);
-    if (lineEnd < 0 || lineEnd > end) lineEnd = end;
-    for (let k = 0; k < NAMES.length; k++) {
-      const name = NAMES[k]!;
-      if (lineEnd - at < name.length || !startsWith(data, at, name)) continue;
-      if ((k === 0 && msgIdSeen) || (k === 1 && partSeen) || (k === 2 && batchSeen)) break;
-      let from = at + name.length;
-      let to = lineEnd;
-      while (from < to && isSpace(data[from]!)) from++;
-      while (to > from && isSpace(data[to - 1]!)) to--;
-      const value = from < to ? data.toString("latin1", from, to) : undefined;
-      if (k === 0) {
-        msgIdSeen = true;
-        msgId = value;
-      } else if (k === 1) {
-        partSeen = true;
-        part = value;
-      } else {
-        batchSeen = true;
-        batch = value;
+  let seen = 0; // bit k: NAMES[k] was met
+  // One pass in JavaScript: Buffer.indexOf per line cost more than the scan (a native call each).
+  let lineStart = -1; // the status line ("NATS/1.0", maybe a code) is skipped
+  for (let i = 0; i < end; i++) {
+    const c = data[i]!;
+    if (c >= 0x80 || c === 0x0a) return false;
+    if (c !== 0x0d) continue;
+    if (data[i + 1] !== 0x0a) return false;
+    if (lineStart >= 0 && i > lineStart) {
+      for (let k = 0; k < NAMES.length; k++) {
+        const name = NAMES[k]!;
+        if (i - lineStart < name.length || !startsWith(data, lineStart, name)) continue;
+        if (seen & (1 << k)) break; // the first of repeated names wins
+        seen |= 1 << k;
+        let from = lineStart + name.length;
+        let to = i;
+        while (from < to && isSpace(data[from]!)) from++;
+        while (to > from && isSpace(data[to - 1]!)) to--;
+        const value = from < to ? data.toString("latin1", from, to) : undefined;
+        if (k === 0) msgId = value;
+        else if (k === 1) part = value;
+        else batch = value;
+        break;
       }
-      break;
     }
-    at = lineEnd + 2;
+    i++;
+    lineStart = i + 1;
   }
-  if (!plain(data, end)) return false;
+  if (lineStart !== end) return false; // not ended by CRLF: nats.js reads it its own way
   found.msgId = msgId;
   found.part = part;
   found.batch = batch;
   return true;
 }
-
-const CRLF = Buffer.from("\r\n", "latin1");
 
 function clear(): LineHeaders {
   found.msgId = found.part = found.batch = undefined;
@@ -124,17 +117,4 @@ function startsWith(data: Buffer, at: number, name: Buffer): boolean {
 /** The whitespace String.prototype.trim removes, in ASCII. */
 function isSpace(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
-
-/** ASCII, and every CR or LF part of a CRLF line end (nats.js refuses values holding a lone one). */
-function plain(data: Buffer, end: number): boolean {
-  for (let i = 0; i < end; i++) {
-    const c = data[i]!;
-    if (c >= 0x80 || c === 0x0a) return false;
-    if (c === 0x0d) {
-      if (data[i + 1] !== 0x0a) return false;
-      i++;
-    }
-  }
-  return true;
 }
