@@ -14,11 +14,20 @@ import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { ProcSampler } from "./proc-status.js";
 import { CEILING_KEY } from "./ceiling.js";
 import { CpuMeter, cpuOfPid } from "./cpu.js";
+import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 
 const GROUP = "Collector";
 
+/**
+ * Stores the fleet's lines as agents do: each with a Nats-Msg-Id in the agent's form (an origin
+ * per host, offsets growing in file order), so the collector does all its per-line work (header,
+ * re-send check, saved origins), not the lighter work of lines without ids.
+ */
 export async function preload(ctx: BenchContext, fleet: FleetLog): Promise<void> {
-  const r = await publishAcked(ctx.bench.nc, fleet, { window: ctx.config.window, stallMs: ctx.config.stallMs });
+  const tag = String(Math.floor(Math.random() * 1e9));
+  const tokens = fleet.hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0)));
+  const msgId = (i: number) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}`;
+  const r = await publishAcked(ctx.bench.nc, fleet, { window: ctx.config.window, stallMs: ctx.config.stallMs, msgId });
   if (r.acked - r.errors !== fleet.count) {
     throw new Error(`pre-loading the streams failed: ${r.acked - r.errors} of ${fleet.count} stored (${r.firstError ?? "no error"})`);
   }
