@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import type { Figure } from "./results.js";
 import { machineLine, type Machine } from "./machine.js";
 import { CEILING_KEY, ONE_HOST_CEILING_KEY, ONE_HOST_CPU_KEY } from "./ceiling.js";
+import { CONSUME_CEILING_KEY } from "./consume-ceiling.js";
 import type { BenchConfig } from "./options.js";
 
 export interface BenchReport {
@@ -34,7 +35,7 @@ export function ceilingValues(figures: Figure[]): BenchReport["ceiling"] {
 }
 
 /** Short names of the ceilings that other figures are compared with. */
-const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1", [ONE_HOST_CPU_KEY]: "C1cpu" };
+const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1", [ONE_HOST_CPU_KEY]: "C1cpu", [CONSUME_CEILING_KEY]: "Cc" };
 
 function ratioCell(f: Figure, figures: Figure[]): string {
   if (!f.ceiling || f.value === undefined || Number.isNaN(f.value)) return "";
@@ -49,7 +50,7 @@ function detailCell(f: Figure): string {
 }
 
 const LEGEND =
-  "x ceiling: the figure divided by ceiling C (many hosts, every partition) or C1 (one host: what one agent publishes); throughput is the median of the runs. " +
+  "x ceiling: the figure divided by ceiling C (many hosts, every partition), C1 (one host: what one agent publishes) or Cc (plain pull consume of the same stored lines, AckAll, nothing written: the collector's ceiling); throughput is the median of the runs. " +
   "C1cpu: CPU per line (server + publisher) of C1; an agent CPU figure of 1.25 C1cpu means a saturated machine gives the agent 1/1.25 = 0.80 of C1's rate";
 
 /** The same table in Markdown, for the README. */

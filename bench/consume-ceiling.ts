@@ -1,0 +1,130 @@
+// The consume ceiling: the fastest a plain nats.js client reads the collector's pre-loaded lines
+// with a durable pull consumer per partition and AckAll, writing nothing. It is what the collector's
+// throughput is compared with: the collector does this reading plus its writing and saved state.
+import { jetstream, AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { BenchContext } from "./main.js";
+import type { FleetLog } from "./workload.js";
+import type { Figure } from "./results.js";
+import { CEILING_KEY } from "./ceiling.js";
+import { CpuMeter, cpuOfPid, ownCpuSeconds } from "./cpu.js";
+import { median } from "./stats.js";
+import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
+import { partitionFilter } from "../src/protocol/subjects.js";
+
+export const CONSUME_CEILING_KEY = "ceiling.consume";
+/** Durable name of the ceiling's own consumers, beside the collector's (never the same name). */
+const CONSUMER = "BENCH_CONSUME";
+/** AckAll: acknowledging the last of every 1,000 acknowledges the 999 before it. */
+const ACK_EVERY = 1_000;
+/** As the collector's consumers (`shipper setup --max-ack-pending`), so acks never hold delivery back. */
+const MAX_ACK_PENDING = 100_000;
+/** Messages nats.js asks for per pull: generous, as a client reading a backlog would. */
+const MAX_MESSAGES = 10_000;
+
+export interface ConsumeCeilingRun {
+  linesPerSecond: number;
+  /** CPU per line of server and bench client over the same span, when /proc tells. */
+  cpuNote?: string;
+}
+
+/**
+ * Reads every pre-loaded line once through fresh durable pull consumers (one per partition, all
+ * read at once with consume()), from the first line received to the last, then deletes them.
+ */
+export async function consumeCeiling(ctx: BenchContext, fleet: FleetLog): Promise<ConsumeCeilingRun> {
+  const { bench } = ctx;
+  const layout = { ...bench.layout, consumer: CONSUMER };
+  const parts = partitionIds(layout);
+  const made: Array<{ stream: string; name: string }> = [];
+  const running: ConsumerMessages[] = [];
+  try {
+    // Lines per partition, from the new consumer's own count, to know each partition's last line.
+    const expected: number[] = [];
+    for (const p of parts) {
+      const stream = streamFor(layout, p);
+      const name = consumerFor(layout, p);
+      const info = await bench.jsm.consumers.add(stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.All,
+        deliver_policy: DeliverPolicy.All,
+        replay_policy: ReplayPolicy.Instant,
+        max_ack_pending: MAX_ACK_PENDING,
+        ...(layout.kind === "single" ? { filter_subject: partitionFilter(layout.prefix, p) } : {}),
+      });
+      made.push({ stream, name });
+      expected.push(info.num_pending);
+    }
+    const total = expected.reduce((a, b) => a + b, 0);
+    if (total !== fleet.count) throw new Error(`the consume ceiling's consumers see ${total} lines, not the ${fleet.count} pre-loaded`);
+
+    const js = jetstream(bench.nc);
+    const cpu = new CpuMeter({ server: cpuOfPid(bench.server.pid ?? -1), client: ownCpuSeconds });
+    let received = 0;
+    let firstAt = 0;
+    let lastAt = 0;
+    let cpuNote: string | undefined;
+    let progressAt = performance.now();
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    for (const [i, { stream, name }] of made.entries()) {
+      const consumer = await js.consumers.get(stream, name);
+      let mine = 0;
+      const want = expected[i]!;
+      const callback = (m: JsMsg): void => {
+        if (received === 0) {
+          firstAt = performance.now();
+          cpu.start();
+        }
+        mine++;
+        received++;
+        if (mine % ACK_EVERY === 0 || mine === want) m.ack();
+        if (received === fleet.count) {
+          lastAt = performance.now();
+          cpuNote = cpu.note(fleet.count);
+          finish();
+        }
+      };
+      if (want === 0) continue;
+      running.push(await consumer.consume({ max_messages: MAX_MESSAGES, callback }));
+    }
+    // Stall guard: no line for stallMs means something is wrong (the table says so, not a hang).
+    let seen = -1;
+    const stalled = new Promise<never>((_, reject) => {
+      const timer = setInterval(() => {
+        if (received === fleet.count) return clearInterval(timer);
+        if (received !== seen) {
+          seen = received;
+          progressAt = performance.now();
+        } else if (performance.now() - progressAt > ctx.config.stallMs) {
+          clearInterval(timer);
+          reject(new Error(`the consume ceiling stalled at ${received} of ${fleet.count} lines`));
+        }
+      }, 100);
+      void done.then(() => clearInterval(timer));
+    });
+    await Promise.race([done, stalled]);
+    await bench.nc.flush(); // the final acks reach the server before the consumers go
+    const seconds = (lastAt - firstAt) / 1000;
+    return { linesPerSecond: seconds > 0 ? fleet.count / seconds : Number.NaN, ...(cpuNote ? { cpuNote } : {}) };
+  } finally {
+    for (const messages of running) messages.stop();
+    // Deleted so the collector's stream reset does not carry them into the next run.
+    for (const { stream, name } of made) await bench.jsm.consumers.delete(stream, name).catch(() => undefined);
+  }
+}
+
+/** The figure, median of the runs that were measured (or the reason none was). */
+export function consumeCeilingFigure(hosts: number, runs: ConsumeCeilingRun[], failure?: string): Figure {
+  const base = {
+    key: CONSUME_CEILING_KEY,
+    label: `pull consume, AckAll, no writing (${hosts} hosts)`,
+    group: "Collector",
+    unit: "lines/s" as const,
+    ceiling: CEILING_KEY,
+  };
+  if (runs.length === 0) return { ...base, skipped: failure ?? "not measured" };
+  const values = runs.map((r) => r.linesPerSecond);
+  const notes = runs.flatMap((r, i) => (r.cpuNote ? [runs.length > 1 ? `run ${i + 1}: ${r.cpuNote}` : r.cpuNote] : []));
+  if (failure) notes.push(`a run failed: ${failure}`);
+  return { ...base, value: median(values), runs: values, notes };
+}
