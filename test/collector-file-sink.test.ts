@@ -292,3 +292,42 @@ test("collector file sink - a file closed while its fsync runs (least recently u
   await Promise.all([flushing, closing]);
   assert.ok(at("sync h2 end") < at("close h2"), g.events.join(", "));
 }));
+
+test("collector file sink - a new host's directory is made and its file opened without a stat or a listing; an existing one is listed for old logs", withDir(async (dir) => {
+  const calls: string[] = [];
+  const fs: SinkFileSystem = {
+    ...nodeSinkFileSystem,
+    async openAppend(path, mode, fresh) {
+      calls.push(`open ${fresh ? "fresh" : "existing"}`);
+      return nodeSinkFileSystem.openAppend(path, mode, fresh);
+    },
+    async list(d) {
+      calls.push("list");
+      return nodeSinkFileSystem.list(d);
+    },
+  };
+  const output = parseOutputPattern("SHIPPER_OUTPUT", "out");
+  const name = output.fileNameFor(new Date());
+  mkdirSync(join(dir, "old-host"));
+  writeFileSync(join(dir, "old-host", name), "kept\n");
+  const sink = new FileSink({ directory: dir, output, log: capture().log, fs });
+  await sink.write("new-host", [enc("a")]);
+  assert.deepEqual(calls, ["open fresh"]);
+  calls.length = 0;
+  assert.deepEqual(await sink.position("old-host"), { path: join(dir, "old-host", name), size: 5 });
+  await sink.write("old-host", [enc("b")]);
+  assert.deepEqual(calls, ["open existing", "list"]);
+  await sink.close();
+  assert.equal(readFileSync(join(dir, "new-host", name), "utf8"), "a\n");
+  assert.equal(readFileSync(join(dir, "old-host", name), "utf8"), "kept\nb\n");
+}));
+
+test("collector file sink - a file thought new but there after all is opened the ordinary way, with its size", withDir(async (dir) => {
+  const path = join(dir, "f");
+  writeFileSync(path, "12345");
+  const file = await nodeSinkFileSystem.openAppend(path, 0o644, true);
+  assert.equal(file.sizeAtOpen, 5);
+  await file.append(enc("6"));
+  await file.close();
+  assert.equal(readFileSync(path, "utf8"), "123456");
+}));

@@ -201,12 +201,13 @@ export class FileSink implements LineSink {
         this.rootReady = true;
       }
       const dir = join(this.opts.directory, host);
-      hf.file = await this.openIn(hf, dir);
-      hf.size = hf.file.sizeAtOpen;
+      const { file, madeDir } = await this.openIn(hf, dir);
+      hf.file = file;
+      hf.size = file.sizeAtOpen;
       this.stats.opened++;
       if (isNew) {
         this.opts.log.info(`Creating new log "${hf.path}"`);
-        await this.removeOld(dir, name);
+        if (!madeDir) await this.removeOld(dir, name); // a directory just made holds no old logs
       } else {
         this.opts.log.debug(`Reopening log "${hf.path}"`);
       }
@@ -223,18 +224,22 @@ export class FileSink implements LineSink {
     return this.dayName;
   }
 
-  /** Opens for append; the directory is made on a host's first open, and again if it was removed meanwhile. */
-  private async openIn(hf: HostFile, dir: string): Promise<AppendFile> {
+  /**
+   * Opens for append; the directory is made on a host's first open, and again if it was removed
+   * meanwhile. `madeDir`: the directory was made now, so the file is new.
+   */
+  private async openIn(hf: HostFile, dir: string): Promise<{ file: AppendFile; madeDir: boolean }> {
+    let madeDir = false;
     if (!hf.dirReady) {
-      await this.fs.mkdir(dir, DIRECTORY_MODE);
+      madeDir = await this.fs.mkdir(dir, DIRECTORY_MODE);
       hf.dirReady = true;
     }
     try {
-      return await this.fs.openAppend(hf.path, FILE_MODE);
+      return { file: await this.fs.openAppend(hf.path, FILE_MODE, madeDir), madeDir };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      await this.fs.mkdir(dir, DIRECTORY_MODE);
-      return await this.fs.openAppend(hf.path, FILE_MODE);
+      madeDir = await this.fs.mkdir(dir, DIRECTORY_MODE);
+      return { file: await this.fs.openAppend(hf.path, FILE_MODE, madeDir), madeDir };
     }
   }
 
