@@ -1,13 +1,13 @@
 // Collector throughput: lines already stored (many hosts, every partition) to per-host files,
 // written and acknowledged, through the real `shipper collector`. The streams are pre-loaded with the
-// fast acked publisher; the clock runs from the first line acknowledged to the last, and the output
+// fast acked publisher; the clock runs from the first line delivered to the last acknowledged, and the output
 // files must then hold every line's bytes.
 import { join } from "node:path";
 import type { BenchContext } from "./main.js";
 import type { FleetLog } from "./workload.js";
 import { publishAcked } from "./acked-publisher.js";
 import { startCollector, type RunningShipper } from "./shipper.js";
-import { OutputTree, firstBytesIn, watchProgress } from "./progress.js";
+import { OutputTree, watchProgress } from "./progress.js";
 import { repeat, log } from "./repeat.js";
 import { skipAll, guarded, type Figure } from "./results.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
@@ -35,14 +35,15 @@ export async function preload(ctx: BenchContext, fleet: FleetLog): Promise<void>
 }
 
 /** The collector's consumers summed over partitions: what is still to be delivered and acknowledged. */
-export async function consumerState(ctx: BenchContext): Promise<{ pending: number; ackPending: number; redelivered: number; waiting: number }> {
-  const sum = { pending: 0, ackPending: 0, redelivered: 0, waiting: 0 };
+export async function consumerState(ctx: BenchContext): Promise<{ pending: number; ackPending: number; redelivered: number; waiting: number; delivered: number }> {
+  const sum = { pending: 0, ackPending: 0, redelivered: 0, waiting: 0, delivered: 0 };
   for (const p of partitionIds(ctx.bench.layout)) {
     const info = await ctx.bench.jsm.consumers.info(streamFor(ctx.bench.layout, p), consumerFor(ctx.bench.layout, p));
     sum.pending += info.num_pending;
     sum.ackPending += info.num_ack_pending;
     sum.redelivered += info.num_redelivered;
     sum.waiting += info.num_waiting;
+    sum.delivered += info.delivered.consumer_seq;
   }
   return sum;
 }
@@ -84,10 +85,11 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
     // tenth of one with 1,000 hosts. A line is acknowledged only once written and flushed, so the
     // files are checked once at the end.
     const cpu = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
-    // The clock starts at the first bytes in an output file (a cheap look at one directory), so the
-    // first batch's reading and writing count; it stops when the last line is acknowledged.
-    const started = await watchProgress({ read: () => (firstBytesIn(out) ? 1 : 0), target: 1, everyMs: 5, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
-    if (!started.reached) throw new Error(`the collector wrote nothing; ${await stallReport(ctx)}`);
+    // The clock starts when the first line is delivered to the collector, so reading ahead and
+    // opening the hosts' files count (at the first bytes written, most of a small backlog was
+    // already read); it stops when the last line is acknowledged.
+    const started = await watchProgress({ read: async () => (await consumerState(ctx)).delivered, target: 1, everyMs: 5, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
+    if (!started.reached) throw new Error(`the collector read nothing; ${await stallReport(ctx)}`);
     cpu.start();
     const p = await watchProgress({
       read: async () => fleet.count - (await unfinished(ctx)),

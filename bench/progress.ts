@@ -55,19 +55,6 @@ export function progressRate(p: Progress, units: number, unitsAtFirst: number): 
   return seconds > 0 ? (units - unitsAtFirst) / seconds : Number.NaN;
 }
 
-/** Whether any host's output file under `root` holds bytes yet: one directory listed, one file looked at. */
-export function firstBytesIn(root: string): boolean {
-  try {
-    for (const host of readdirSync(root)) {
-      if (host.startsWith(".")) continue;
-      for (const f of readdirSync(join(root, host))) if (statSync(join(root, host, f)).size > 0) return true;
-    }
-  } catch {
-    // not there yet
-  }
-  return false;
-}
-
 /**
  * Total bytes of the files under `<root>/<host>/`: a collector's output (dot directories are the
  * collector's own, not hosts). Host directories are listed until `expectedHosts` are known, then
