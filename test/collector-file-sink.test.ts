@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
-import { FileSink, WRITE_BEHIND_BYTES } from "../src/collector/file-sink.js";
+import { FileSink } from "../src/collector/file-sink.js";
 import { hostDirectory, hostDirectoryProblem } from "../src/collector/host-directory.js";
 import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
 
@@ -136,46 +136,12 @@ test("collector file sink - a failed write leaves nothing behind, so the retry d
   };
   const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log, fs });
   await sink.write("h", [enc("first")]);
-  await sink.flush(["h"]);
-  // Lines wait in memory until the flush: the flush's write fails, is cut back, and its retry
-  // writes them once.
+  failNext = true;
+  await assert.rejects(sink.write("h", [enc("second"), enc("third")]), /ENOSPC/);
   await sink.write("h", [enc("second"), enc("third")]);
-  failNext = true;
-  await assert.rejects(sink.flush(["h"]), /ENOSPC/);
+  await sink.close();
   const [name] = readdirSync(join(dir, "h"));
-  assert.equal(readFileSync(join(dir, "h", name!), "utf8"), "first\n", "the short write was cut back");
-  await sink.flush(["h"]);
   assert.equal(readFileSync(join(dir, "h", name!), "utf8"), "first\nsecond\nthird\n");
-  // A write that must first write out what waits (over WRITE_BEHIND_BYTES) and fails takes none of its lines.
-  const big = enc("x".repeat(WRITE_BEHIND_BYTES - 3));
-  await sink.write("h", [big]);
-  failNext = true;
-  await assert.rejects(sink.write("h", [enc("fourth")]), /ENOSPC/);
-  await sink.write("h", [enc("fourth")]);
-  await sink.close();
-  assert.equal(readFileSync(join(dir, "h", name!), "utf8"), `first\nsecond\nthird\n${"x".repeat(WRITE_BEHIND_BYTES - 3)}\nfourth\n`);
-}));
-
-test("collector file sink - lines wait in memory until the flush: one write per host however many writes came, positions count them", withDir(async (dir) => {
-  const appends: number[] = [];
-  const fs: SinkFileSystem = {
-    ...nodeSinkFileSystem,
-    async openAppend(path, mode, fresh) {
-      const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
-      return { ...file, sizeAtOpen: file.sizeAtOpen, append: (d) => (appends.push(d.length), file.append(d)), sync: () => file.sync(), truncate: (n) => file.truncate(n), close: () => file.close() };
-    },
-  };
-  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log, fs });
-  for (let i = 0; i < 50; i++) await sink.write("h", [enc(`line ${i}`)]);
-  const { path, size } = await sink.position("h");
-  assert.equal(statSync(path).size, 0, "nothing written before the flush");
-  assert.equal(size, Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join("").length, "the position counts the waiting lines");
-  await sink.flush(["h"]);
-  assert.deepEqual(appends, [size], "one write for the 50");
-  assert.equal(readFileSync(path, "utf8"), Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join(""));
-  await sink.write("h", [enc("last")]);
-  await sink.close();
-  assert.ok(readFileSync(path, "utf8").endsWith("line 49\nlast\n"), "close writes what waits");
 }));
 
 test("collector file sink - host names that are not one safe directory name are refused", withDir(async (dir) => {

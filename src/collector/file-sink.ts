@@ -3,12 +3,8 @@
 // roll at local midnight; directories 0755, files 0644, opened for append (a restart appends);
 // `Creating new log "<path>"` when a host's file is first opened; files of the same pattern older
 // than 7 days (mtime) removed from the host's directory when a new file is opened.
-// Beyond the original: fsync before acknowledging (optional), a bound on open files (least
-// recently used closed first) so 10,000 hosts need no 10,000 fds, and writes behind: a host's
-// lines wait in memory as bytes until the flush (or until they fill WRITE_BEHIND_BYTES), so a
-// host costs one write and one fsync per flush however many small batches came since. (Lines
-// held as bytes cost a quarter of lines held as delivered messages, and the collector may then
-// read ahead in small batches without a write per host per batch.)
+// Beyond the original: one write per host per batch, fsync before acknowledging (optional), a
+// bound on open files (least recently used closed first) so 10,000 hosts need no 10,000 fds.
 import { join } from "node:path";
 import type { OutputPattern } from "../config/output-pattern.js";
 import type { Logger } from "../shared/log.js";
@@ -21,8 +17,6 @@ export const FILE_MODE = 0o644;
 export const DEFAULT_MAX_OPEN_FILES = 1000;
 export const DEFAULT_RETENTION_DAYS = 7;
 const DAY_MS = 86_400_000;
-/** A host's bytes waiting for the flush are written once they reach this. */
-export const WRITE_BEHIND_BYTES = 256 * 1024;
 
 export interface FileSinkOptions {
   directory: string;
@@ -64,12 +58,9 @@ interface HostFile {
   readonly name: string;
   readonly path: string;
   file?: AppendFile;
-  /** Bytes in the file once what waits in `pending` is written: the host's next line goes there. */
+  /** Bytes in the file as far as we know: where to cut back a failed append. */
   size: number;
-  /** Lines accepted and not yet written to the file (written at the flush, at close, or when large). */
-  pending: Buffer[];
-  pendingBytes: number;
-  /** Writes accepted, and how many of them the last fsync that worked covered: dirty while they differ. */
+  /** Appends made, and how many of them the last fsync that worked covered: dirty while they differ. */
   writes: number;
   synced: number;
   /** An fsync running on `file` (flush does not hold later appends back): the fd is closed only after it. */
@@ -110,39 +101,21 @@ export class FileSink implements LineSink {
     return this.open.size;
   }
 
-  /**
-   * Takes the lines for the host's file: they wait in memory until the flush. All or nothing: a
-   * rejection (opening the file, or writing out what waited before) leaves none of them taken.
-   */
   write(host: string, lines: readonly Uint8Array[]): Promise<number> {
     if (this.closed) return Promise.reject(new Error("the file sink is closed"));
     return this.serial(host, async () => {
       const hf = await this.fileFor(host);
       const data = joinLines(lines);
-      if (hf.pendingBytes + data.length > WRITE_BEHIND_BYTES) await this.writePending(hf);
-      hf.pending.push(data);
-      hf.pendingBytes += data.length;
+      const before = hf.size;
+      try {
+        await hf.file!.append(data);
+      } catch (err) {
+        await this.undoAppend(hf, before, err);
+      }
       hf.size += data.length;
       hf.writes++;
       return data.length;
     });
-  }
-
-  /**
-   * Writes what waits for the host's open file, in one append. A failed append is cut back and
-   * its bytes stay waiting, so the next attempt writes them again at the same place.
-   */
-  private async writePending(hf: HostFile): Promise<void> {
-    if (hf.pendingBytes === 0) return;
-    const data = hf.pending.length === 1 ? hf.pending[0]! : Buffer.concat(hf.pending, hf.pendingBytes);
-    const before = hf.size - hf.pendingBytes;
-    try {
-      await hf.file!.append(data);
-    } catch (err) {
-      await this.undoAppend(hf, before, err);
-    }
-    hf.pending = [];
-    hf.pendingBytes = 0;
   }
 
   position(host: string): Promise<{ path: string; size: number }> {
@@ -159,6 +132,7 @@ export class FileSink implements LineSink {
    * A failed fsync leaves the file dirty and rejects, so nothing is acknowledged.
    */
   async flush(hosts?: Iterable<string>): Promise<void> {
+    if (!this.fsync) return;
     const targets = hosts ? [...hosts] : [...this.current.keys()];
     const results = await Promise.allSettled(targets.map((host) => this.syncHost(host)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -166,39 +140,24 @@ export class FileSink implements LineSink {
   }
 
   private async syncHost(host: string): Promise<void> {
-    const hf = this.current.get(host);
-    if (!hf) return;
-    for (;;) {
-      // In the host's queue, after the writes taken before the flush: what waits is written (a file
-      // closed while dirty, whose write or fsync at close failed, is opened again), and the writes
-      // that covers are counted there, before a later write can add more.
-      const upTo = await this.serial(host, async () => {
-        if (!isDirty(hf) || this.current.get(host) !== hf) return -1;
-        if (!hf.file) await this.fileFor(host);
-        await this.writePending(hf);
-        return hf.writes;
-      });
-      if (upTo < 0) return;
-      if (!this.fsync) {
-        hf.synced = Math.max(hf.synced, upTo);
-        return;
-      }
-      const file = hf.file;
-      if (!file) {
-        // Closed meanwhile (least recently used): its close synced it, or failed and it is tried again.
-        if (hf.synced >= upTo) return;
-        continue;
-      }
-      const sync = file.sync();
-      const running = hf.syncing ? Promise.allSettled([hf.syncing, sync]).then(() => undefined) : sync.then(noop, noop);
-      hf.syncing = running;
-      try {
-        await sync;
-        if (hf.synced < upTo) hf.synced = upTo;
-      } finally {
-        if (hf.syncing === running) hf.syncing = undefined;
-      }
-      return;
+    const before = this.tails.get(host);
+    if (before) await before; // the writes queued before the flush (their failures are the writer's)
+    let hf = this.current.get(host);
+    if (hf && !hf.file && isDirty(hf)) {
+      // Closed while dirty: its fsync at close failed. Open it again to fsync what it holds.
+      hf = await this.serial(host, () => this.fileFor(host));
+    }
+    const file = hf?.file;
+    if (!hf || !file || !isDirty(hf)) return;
+    const upTo = hf.writes;
+    const sync = file.sync();
+    const running = hf.syncing ? Promise.allSettled([hf.syncing, sync]).then(() => undefined) : sync.then(noop, noop);
+    hf.syncing = running;
+    try {
+      await sync;
+      if (hf.synced < upTo) hf.synced = upTo;
+    } finally {
+      if (hf.syncing === running) hf.syncing = undefined;
     }
   }
 
@@ -206,8 +165,7 @@ export class FileSink implements LineSink {
     this.closed = true;
     await Promise.all([...this.tails.values()]);
     const errors: unknown[] = [];
-    // Every host's file, open or not: a closed one may still hold bytes waiting after a failed write.
-    for (const hf of [...this.current.values()]) {
+    for (const hf of [...this.open.values()]) {
       try {
         await this.closeFile(hf);
       } catch (err) {
@@ -232,7 +190,7 @@ export class FileSink implements LineSink {
     if (!hf) {
       const dir = hostDirectory(this.opts.directory, host);
       if (dir === undefined) throw new SinkWriteError(`refusing the unsafe host name ${JSON.stringify(host)} as a directory`, "", false);
-      hf = { host, name, path: join(dir, name), size: 0, pending: [], pendingBytes: 0, writes: 0, synced: 0, dirReady };
+      hf = { host, name, path: join(dir, name), size: 0, writes: 0, synced: 0, dirReady };
       this.current.set(host, hf);
       isNew = true;
     }
@@ -245,7 +203,7 @@ export class FileSink implements LineSink {
       const dir = join(this.opts.directory, host);
       const { file, madeDir } = await this.openIn(hf, dir);
       hf.file = file;
-      hf.size = file.sizeAtOpen + hf.pendingBytes; // bytes still waiting (a write at close failed) go after
+      hf.size = file.sizeAtOpen;
       this.stats.opened++;
       if (isNew) {
         this.opts.log.info(`Creating new log "${hf.path}"`);
@@ -294,7 +252,7 @@ export class FileSink implements LineSink {
       partial = true;
     }
     try {
-      await this.closeFile(hf, false); // a retry opens the file afresh
+      await this.closeFile(hf); // a retry opens the file afresh
     } catch {
       // the append already failed; a close error adds nothing the caller can act on
     }
@@ -309,16 +267,7 @@ export class FileSink implements LineSink {
     );
   }
 
-  /** Writes what waits (unless `writeOut` is false: undoing a failed write) and fsyncs, then closes. */
-  private async closeFile(hf: HostFile, writeOut = true): Promise<void> {
-    if (!hf.file) {
-      if (!writeOut || hf.pendingBytes === 0) return;
-      // Bytes still wait after a write that failed (the file was closed then): open it again for
-      // them, here where its day ends or the collector stops, so they are not left behind.
-      hf.file = await this.fs.openAppend(hf.path, FILE_MODE);
-      this.open.set(hf.host, hf);
-    }
-    if (writeOut) await this.writePending(hf); // failing, it closes the file itself
+  private async closeFile(hf: HostFile): Promise<void> {
     const file = hf.file;
     if (!file) return;
     hf.file = undefined;
@@ -326,7 +275,7 @@ export class FileSink implements LineSink {
     try {
       // A flush's fsync may still run on this fd: close it only after (a reused fd must never be synced).
       while (hf.syncing) await hf.syncing;
-      if (this.fsync && isDirty(hf) && hf.pendingBytes === 0) {
+      if (this.fsync && isDirty(hf)) {
         const upTo = hf.writes;
         await file.sync();
         hf.synced = upTo;
