@@ -22,7 +22,14 @@ function output(out: string, host: string): string {
   return existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("") : "";
 }
 
-test("fault collector - SIGKILL at random points, five times, while lines arrive: every line once, in order", async (t) => {
+test("fault collector - SIGKILL at random points, five times, while lines arrive: every line once, in order", (t) => killAndCount(t, []));
+
+// The memory settings change how lines are batched (a shared read-ahead budget, small batches)
+// and when the heap is collected: the guarantee must not depend on them.
+test("fault collector - the same with a small shared read-ahead and heap growth (--read-ahead 300 --heap-growth 50 --batch 500)", (t) =>
+  killAndCount(t, ["--read-ahead", "300", "--heap-growth", "50", "--batch", "500"]));
+
+async function killAndCount(t: { diagnostic(message: string): void }, flags: string[]): Promise<void> {
   const server = await NatsServer.start();
   const out = mkdtempSync(join(tmpdir(), "shipper-fault-ckill-"));
   const nc = await connect({ servers: server.url });
@@ -58,7 +65,7 @@ test("fault collector - SIGKILL at random points, five times, while lines arrive
     let history = ""; // what each killed run complained about, for a failure message
     let cutBacks = 0; // restarts that found a batch written but not saved
     for (let k = 0; k < 5; k++) {
-      collector = new ShipperProcess(["collector"], env);
+      collector = new ShipperProcess(["collector", ...flags], env);
       await collector.waitForOutput(/collector: reading/, 30_000);
       await sleep(300 + Math.random() * 1500);
       const killed = await collector.kill();
@@ -68,7 +75,7 @@ test("fault collector - SIGKILL at random points, five times, while lines arrive
     }
     publishing = false;
     await publisher;
-    collector = new ShipperProcess(["collector"], env);
+    collector = new ShipperProcess(["collector", ...flags], env);
     const want = (h: string) => sent.get(h)!.length;
     await waitUntil("every line written", () => HOSTS.every((h) => output(out, h).length >= want(h)) || !collector!.running, 40_000);
     await sleep(500);
@@ -87,4 +94,4 @@ test("fault collector - SIGKILL at random points, five times, while lines arrive
     await server.dispose();
     rmSync(out, { recursive: true, force: true });
   }
-});
+}
