@@ -81,3 +81,30 @@ test("collector puller - partitions sharing a read-ahead budget hold at most it 
     await server.dispose();
   }
 });
+
+test("collector puller - a collector too busy to read heartbeats for a while does not pull again while the server still holds its requests", async () => {
+  const server = await NatsServer.start();
+  const nc = await connect({ servers: server.url });
+  const logged: string[] = [];
+  const log = pino({ level: "info" }, { write: (s: string) => void logged.push(JSON.parse(s).msg as string) });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "P_0", subjects: ["p.>"] });
+    await jsm.consumers.add("P_0", { durable_name: "C", ack_policy: AckPolicy.All });
+    const puller = new Puller({ nc, stream: "P_0", consumer: "C", log, source: "test", budget: 300, pullSize: 100, heartbeatMs: 100 });
+    puller.start();
+    await waitUntil("the requests waiting on the server", async () => (await jsm.consumers.info("P_0", "C")).num_waiting > 0, 5000);
+    // Busy for six heartbeats (a collector opening thousands of new files): heartbeats wait unread.
+    const until = Date.now() + 600;
+    while (Date.now() < until);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(!logged.some((l) => /pulling again/.test(l)), logged.join("\n"));
+    // The requests it kept still deliver.
+    for (let i = 0; i < 10; i++) nc.publish("p.h", `line ${i}`);
+    await waitUntil("the lines", () => puller.queue.size === 10, 5000);
+    await puller.stop();
+  } finally {
+    await nc.close();
+    await server.dispose();
+  }
+});

@@ -83,7 +83,7 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
-      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, terminable: policy !== AckPolicy.None });
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, terminable: policy !== AckPolicy.None, deliveredBefore: expected - 1 });
       this.puller = puller;
       puller.start();
       if (this.stopping) await puller.stop();

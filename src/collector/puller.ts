@@ -30,6 +30,8 @@ export interface PullerOptions {
   apiPrefix?: string;
   /** Whether a delivered line can be terminated (the consumer acknowledges: not ack policy "none"). */
   terminable?: boolean;
+  /** The consumer's delivered count when this puller starts (its deliveries so far went elsewhere or were handled). */
+  deliveredBefore?: number;
   /**
    * One allowance shared with the pullers of the collector's other partitions: what they all
    * requested, hold waiting, or handed out and not yet written (release()) stays within it, so ten
@@ -161,6 +163,11 @@ export class Puller {
   private stopping = false;
   private lastTraffic = Date.now();
   private lastData = 0;
+  /** The delivery sequence of the last line received (what the consumer's delivered count is compared with). */
+  private lastDelivery = 0;
+  /** A check of the consumer runs (check()). */
+  private verifying = false;
+  private readonly infoSubject: string;
   /** When the last pull request was sent. */
   private lastAsked = 0;
   private watchdog?: NodeJS.Timeout;
@@ -174,6 +181,8 @@ export class Puller {
 
   constructor(private readonly opts: PullerOptions) {
     this.nextSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`;
+    this.infoSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.INFO.${opts.stream}.${opts.consumer}`;
+    this.lastDelivery = opts.deliveredBefore ?? 0;
     this.expiresMs = opts.expiresMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 1_000;
   }
@@ -319,6 +328,7 @@ export class Puller {
       if (this.outstanding > 0) this.outstanding--;
       const h = lineHeaders(msg);
       const d = scanAckReply(reply);
+      if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
       const line = new PulledLine(
         this.opts.nc, this.opts.stream, this.shared(msg.subject), reply, Buffer.from(msg.data), h.msgId, h.part, h.batch,
         d ? d.streamSequence : -1, d ? d.deliveries : 0, d ? d.deliverySequence : -1, this.opts.terminable ?? false,
@@ -388,12 +398,44 @@ export class Puller {
     this.retryTimer = setTimeout(() => this.renew(), 1_000);
   }
 
-  /** Open requests send heartbeats; silence means they are gone (server restart, reconnect). */
+  /**
+   * Open requests send heartbeats; silence may mean they are gone (server restart, lost
+   * connection), but also that the server, the disk or this process is only slow (a collector
+   * opening thousands of new host files). Pulling again on a fresh inbox leaves whatever the
+   * server is still sending to the old one undelivered, and that gap costs a pause of the ack
+   * wait (30 s), so the consumer is asked first: requests still waiting there, or deliveries
+   * beyond the last one received, mean the server is slow, not silent.
+   */
   private check(): void {
-    if (this.stopping || this.outstanding === 0) return;
-    if (Date.now() - this.lastTraffic > 3 * this.heartbeatMs) {
-      this.opts.log.warn(`${this.opts.source}: no heartbeats from the server for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s; pulling again`);
-      this.renew();
+    if (this.stopping || this.outstanding === 0 || this.verifying) return;
+    const silentMs = Date.now() - this.lastTraffic;
+    if (silentMs <= 3 * this.heartbeatMs) return;
+    this.verifying = true;
+    void this.requestsGone().then((gone) => {
+      this.verifying = false;
+      if (this.stopping || Date.now() - this.lastTraffic <= 3 * this.heartbeatMs) return; // traffic came meanwhile
+      if (gone) {
+        this.opts.log.warn(`${this.opts.source}: no heartbeats from the server for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s and ${gone}; pulling again`);
+        this.renew();
+      } else {
+        this.opts.log.info(`${this.opts.source}: no heartbeats for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s, but the server still holds the pull requests (it or this collector is slow); waiting`);
+        this.lastTraffic = Date.now();
+      }
+    });
+  }
+
+  /** Why the open requests look gone (the consumer does not answer, or holds none and sent nothing more), or "" when they are not. */
+  private async requestsGone(): Promise<string> {
+    try {
+      const reply = await this.opts.nc.request(this.infoSubject, "", { timeout: 3 * this.heartbeatMs });
+      const info = reply.json<{ num_waiting?: number; delivered?: { consumer_seq?: number }; error?: { description?: string } }>();
+      if (info.error) return `the consumer info failed (${info.error.description ?? "error"})`;
+      const waiting = info.num_waiting ?? 0;
+      const delivered = info.delivered?.consumer_seq ?? 0;
+      if (waiting > 0 || delivered > this.lastDelivery) return "";
+      return "the consumer holds no pull request of this collector";
+    } catch (err) {
+      return `the consumer info did not come (${(err as Error).message})`;
     }
   }
 
