@@ -167,6 +167,8 @@ export class Puller {
   private lastDelivery = 0;
   /** A check of the consumer runs (check()). */
   private verifying = false;
+  /** When a slow server was last reported (check()). */
+  private slowSaidAt = 0;
   private readonly infoSubject: string;
   /** When the last pull request was sent. */
   private lastAsked = 0;
@@ -418,7 +420,11 @@ export class Puller {
         this.opts.log.warn(`${this.opts.source}: no heartbeats from the server for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s and ${gone}; pulling again`);
         this.renew();
       } else {
-        this.opts.log.info(`${this.opts.source}: no heartbeats for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s, but the server still holds the pull requests (it or this collector is slow); waiting`);
+        // Said once a stall, and again every 30 s while it lasts (the check runs every heartbeat).
+        if (Date.now() - this.slowSaidAt > 30_000) {
+          this.opts.log.info(`${this.opts.source}: no heartbeats for ${Math.round((Date.now() - this.lastTraffic) / 1000)} s, but the server still holds the pull requests (it or this collector is slow); waiting`);
+          this.slowSaidAt = Date.now();
+        }
         this.lastTraffic = Date.now();
       }
     });
