@@ -39,11 +39,10 @@ const DOTS = new Int32Array(16);
 export function scanAckReply(reply: string): DeliveryNumbers | undefined {
   if (!reply.startsWith("$JS.ACK.")) return undefined;
   let dots = 0;
-  for (let i = 0; i < reply.length; i++) {
-    if (reply.charCodeAt(i) === 46) {
-      if (dots < DOTS.length) DOTS[dots] = i;
-      dots++;
-    }
+  // indexOf finds the dots faster than a loop over every character (this runs for every line).
+  for (let i = reply.indexOf("."); i >= 0; i = reply.indexOf(".", i + 1)) {
+    if (dots < DOTS.length) DOTS[dots] = i;
+    dots++;
   }
   const tokens = dots + 1;
   const at = tokens === 9 ? 4 : tokens >= 11 && tokens <= DOTS.length ? 6 : -1; // the delivery-count token
