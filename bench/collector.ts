@@ -80,14 +80,13 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
   const collector: RunningShipper = startCollector({ url: ctx.bench.url, config: ctx.config, directory: out, logFile: join(dir, "collector.log"), extraArgs });
   const sampler = new ProcSampler(collector.pid, 200);
   try {
-    // Progress is what the consumers show acknowledged (ten small requests a poll), not the output
-    // files' sizes: stat'ing every host's file each poll cost the shared two cores more than a
-    // tenth of one with 1,000 hosts. A line is acknowledged only once written and flushed, so the
-    // files are checked once at the end.
-    const cpu = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
     // The clock starts when the first line is delivered to the collector, so reading ahead and
     // opening the hosts' files count (at the first bytes written, most of a small backlog was
-    // already read); it stops when the last line is acknowledged.
+    // already read), and stops when the last line is acknowledged. Progress is read from the
+    // consumers (ten small requests a poll), not the output files' sizes: stat'ing every host's
+    // file each poll cost the shared two cores more than a tenth of one with 1,000 hosts. A line
+    // is acknowledged only once written and flushed, so the files are checked once at the end.
+    const cpu = new CpuMeter({ server: cpuOfPid(ctx.bench.server.pid ?? -1), collector: cpuOfPid(collector.pid) });
     const started = await watchProgress({ read: async () => (await consumerState(ctx)).delivered, target: 1, everyMs: 5, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
     if (!started.reached) throw new Error(`the collector read nothing; ${await stallReport(ctx)}`);
     cpu.start();

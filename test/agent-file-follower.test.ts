@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { pino } from "pino";
 import { FileFollower, type LineBatch } from "../src/agent/file-follower.js";
 import { linesOf } from "../src/agent/line-splitter.js";
@@ -10,14 +10,7 @@ import { identityOf } from "../src/agent/file-identity.js";
 
 const log = pino({ level: "silent" });
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-follower-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (body: (dir: string) => Promise<void>) => inTempDir("shipper-follower-", body);
 
 function text(batch: LineBatch | undefined): string[] {
   return batch ? linesOf(batch).map((l) => l.toString()) : [];

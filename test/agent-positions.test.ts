@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { pino } from "pino";
 import { ConfigError } from "../src/config/errors.js";
 import { PositionBook } from "../src/agent/positions/position-book.js";
@@ -14,14 +14,7 @@ import { defaultStateDir } from "../src/agent/positions/state-dir.js";
 const log = pino({ level: "silent" });
 const HOST = "web1.example.net";
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-positions-"));
-  try {
-    await body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (body: (dir: string) => Promise<void>) => inTempDir("shipper-positions-", body);
 
 test("agent positions - saved atomically in a versioned format and loaded back", async () => {
   await withDir(async (dir) => {

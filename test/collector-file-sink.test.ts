@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { pino } from "pino";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
 import { FileSink } from "../src/collector/file-sink.js";
@@ -17,16 +17,8 @@ function capture() {
 
 const enc = (s: string) => Buffer.from(s);
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "shipper-sink-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+/** A test body run in a fresh temporary directory. */
+const withDir = (fn: (dir: string) => Promise<void>) => () => inTempDir("shipper-sink-", fn);
 
 test("collector file sink - writes <dir>/<host>/<pattern at local midnight>, 0755/0644, logs the first open", withDir(async (dir) => {
   const { log, lines } = capture();

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { pino } from "pino";
 import { BatchWriter } from "../src/collector/batch-writer.js";
 import { newCounters } from "../src/collector/counters.js";
@@ -66,6 +66,7 @@ const msg = (text: string, sequence: number): ReadMessage => ({
 });
 
 function setUp(dir: string, maxWaitingLines: number) {
+  acks.length = 0; // each writer starts a fresh record of acknowledgements
   const out = join(dir, "out");
   const sink = new GatedSink(new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log }));
   const counters = newCounters();
@@ -101,10 +102,8 @@ const until = async (what: string, cond: () => boolean) => {
   }
 };
 
-test("collector pipeline - batch N+1 is written while N is made durable; N's saved state describes N's end; acks in order", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
-  acks.length = 0;
-  try {
+test("collector pipeline - batch N+1 is written while N is made durable; N's saved state describes N's end; acks in order", () =>
+  inTempDir("shipper-pipeline-", async (dir) => {
     const { out, sink, writer, logfile } = setUp(dir, 1); // one batch made durable while the next is written
     const signal = new AbortController().signal;
     assert.equal(await writer.pipeline(batch(1, [msg("one", 1), msg("two", 2)]), signal), true);
@@ -130,15 +129,10 @@ test("collector pipeline - batch N+1 is written while N is made durable; N's sav
     await sink.close();
     assert.equal(await cutBackUnsavedWrites(saved!, log), "three\n".length);
     assert.equal(readFileSync(logfile(), "utf8"), "one\ntwo\n");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("collector pipeline - a failing flush of N is retried; N+1 is never acknowledged before N, nor at all when stopped", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
-  acks.length = 0;
-  try {
+test("collector pipeline - a failing flush of N is retried; N+1 is never acknowledged before N, nor at all when stopped", () =>
+  inTempDir("shipper-pipeline-", async (dir) => {
     const { sink, counters, writer } = setUp(dir, 1);
     const signal = new AbortController().signal;
     await writer.pipeline(batch(1, [msg("one", 1)]), signal);
@@ -156,7 +150,6 @@ test("collector pipeline - a failing flush of N is retried; N+1 is never acknowl
     await sink.close();
 
     // Stopped while batch 3's flush fails: neither it nor batch 4, written meanwhile, is acknowledged.
-    acks.length = 0;
     const again = setUp(join(dir, "again"), 10_000);
     const stop = new AbortController();
     await again.writer.pipeline(batch(3, [msg("three", 3)]), stop.signal);
@@ -170,15 +163,10 @@ test("collector pipeline - a failing flush of N is retried; N+1 is never acknowl
     assert.equal(await again.writer.pipeline(batch(5, [msg("five", 5)]), stop.signal), false, "nothing more once a batch could not be made durable");
     assert.deepEqual(acks, []);
     await again.sink.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("collector pipeline - batches written while one is made durable wait up to the line limit, then are made durable together, acknowledged in order", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-pipeline-"));
-  acks.length = 0;
-  try {
+test("collector pipeline - batches written while one is made durable wait up to the line limit, then are made durable together, acknowledged in order", () =>
+  inTempDir("shipper-pipeline-", async (dir) => {
     const { out, sink, writer } = setUp(dir, 3);
     const signal = new AbortController().signal;
     await writer.pipeline(batch(1, [msg("one", 1)]), signal);
@@ -196,7 +184,4 @@ test("collector pipeline - batches written while one is made durable wait up to 
     assert.equal(sink.gates.length, 2);
     assert.equal((await new PartitionStateFile(out, 0).load())?.sequence, 4);
     await sink.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));

@@ -1,19 +1,32 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "@nats-io/transport-node";
-import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { Puller, ReadAheadBudget } from "../src/collector/puller.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
+import { memoryLogger } from "../src/testkit/memory-logger.js";
 
-test("collector puller - never holds more than its budget, however large the backlog; asks for more as lines are taken", async () => {
+/** A fresh server with stream P_<i> capturing `subjects[i]` and its AckAll pull consumer C, for `body`. */
+async function withStreams(subjects: string[], body: (nc: NatsConnection, jsm: JetStreamManager) => Promise<void>): Promise<void> {
   const server = await NatsServer.start();
   const nc = await connect({ servers: server.url });
   try {
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "P_0", subjects: ["p.>"] });
-    await jsm.consumers.add("P_0", { durable_name: "C", ack_policy: AckPolicy.All });
+    for (const [i, subject] of subjects.entries()) {
+      await jsm.streams.add({ name: `P_${i}`, subjects: [subject] });
+      await jsm.consumers.add(`P_${i}`, { durable_name: "C", ack_policy: AckPolicy.All });
+    }
+    await body(nc, jsm);
+  } finally {
+    await nc.close();
+    await server.dispose();
+  }
+}
+
+test("collector puller - never holds more than its budget, however large the backlog; asks for more as lines are taken", () =>
+  withStreams(["p.>"], async (nc, jsm) => {
     for (let i = 0; i < 5000; i++) nc.publish("p.h", `line ${i}`);
     await nc.flush();
     const puller = new Puller({ nc, stream: "P_0", consumer: "C", log: pino({ level: "silent" }), source: "test", budget: 300, pullSize: 100 });
@@ -33,22 +46,11 @@ test("collector puller - never holds more than its budget, however large the bac
     }
     assert.deepEqual(seen, Array.from({ length: 5000 }, (_, i) => `line ${i}`), "every line, in order");
     await puller.stop();
-  } finally {
-    await nc.close();
-    await server.dispose();
-  }
-});
+  }));
 
-test("collector puller - partitions sharing a read-ahead budget hold at most it together (lines taken count until released), and each gets its turn", async () => {
-  const server = await NatsServer.start();
-  const nc = await connect({ servers: server.url });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for (const p of [0, 1]) {
-      await jsm.streams.add({ name: `P_${p}`, subjects: [`p${p}.>`] });
-      await jsm.consumers.add(`P_${p}`, { durable_name: "C", ack_policy: AckPolicy.All });
-      for (let i = 0; i < 2000; i++) nc.publish(`p${p}.h`, `line ${i}`);
-    }
+test("collector puller - partitions sharing a read-ahead budget hold at most it together (lines taken count until released), and each gets its turn", () =>
+  withStreams(["p0.>", "p1.>"], async (nc) => {
+    for (const p of [0, 1]) for (let i = 0; i < 2000; i++) nc.publish(`p${p}.h`, `line ${i}`);
     await nc.flush();
     const shared = new ReadAheadBudget(400);
     const log = pino({ level: "silent" });
@@ -76,21 +78,11 @@ test("collector puller - partitions sharing a read-ahead budget hold at most it 
     await Promise.all(readers);
     assert.deepEqual(seen, [2000, 2000], "every line of both partitions");
     await Promise.all(pullers.map((p) => p.stop()));
-  } finally {
-    await nc.close();
-    await server.dispose();
-  }
-});
+  }));
 
-test("collector puller - a collector too busy to read heartbeats for a while does not pull again while the server still holds its requests", async () => {
-  const server = await NatsServer.start();
-  const nc = await connect({ servers: server.url });
-  const logged: string[] = [];
-  const log = pino({ level: "info" }, { write: (s: string) => void logged.push(JSON.parse(s).msg as string) });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "P_0", subjects: ["p.>"] });
-    await jsm.consumers.add("P_0", { durable_name: "C", ack_policy: AckPolicy.All });
+test("collector puller - a collector too busy to read heartbeats for a while does not pull again while the server still holds its requests", () =>
+  withStreams(["p.>"], async (nc, jsm) => {
+    const { log, text } = memoryLogger();
     const puller = new Puller({ nc, stream: "P_0", consumer: "C", log, source: "test", budget: 300, pullSize: 100, heartbeatMs: 100 });
     puller.start();
     await waitUntil("the requests waiting on the server", async () => (await jsm.consumers.info("P_0", "C")).num_waiting > 0, 5000);
@@ -98,13 +90,9 @@ test("collector puller - a collector too busy to read heartbeats for a while doe
     const until = Date.now() + 600;
     while (Date.now() < until);
     await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(!logged.some((l) => /pulling again/.test(l)), logged.join("\n"));
+    assert.doesNotMatch(text(), /pulling again/);
     // The requests it kept still deliver.
     for (let i = 0; i < 10; i++) nc.publish("p.h", `line ${i}`);
     await waitUntil("the lines", () => puller.queue.size === 10, 5000);
     await puller.stop();
-  } finally {
-    await nc.close();
-    await server.dispose();
-  }
-});
+  }));

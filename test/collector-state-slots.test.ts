@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { memoryLogger } from "../src/testkit/memory-logger.js";
 import { PartitionStateFile, stateFilePath, stateSlotPath, type PartitionStateData } from "../src/collector/partition-state.js";
 import { decodeSlot, encodeSlot } from "../src/collector/state-slot.js";
@@ -15,16 +15,8 @@ const state = (sequence: number, size = sequence * 10): PartitionStateData => ({
   hosts: { web1: { path: "/out/web1/logfile", size, origins: { "web1:1:2:abcd:0": sequence * 100 } } },
 });
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "shipper-state-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+/** A test body run in a fresh temporary directory. */
+const withDir = (fn: (dir: string) => Promise<void>) => () => inTempDir("shipper-state-", fn);
 
 const counterOf = (path: string) => {
   const d = decodeSlot(readFileSync(path));

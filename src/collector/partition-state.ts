@@ -171,27 +171,16 @@ export class PartitionStateFile {
   }
 
   private async readSlot(slot: 0 | 1): Promise<SlotRead> {
-    let data: Buffer;
-    try {
-      data = await readFile(stateSlotPath(this.directory, this.partition, slot));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { exists: false };
-      throw err;
-    }
+    const data = await readFile(stateSlotPath(this.directory, this.partition, slot)).catch(missing);
+    if (!data) return { exists: false };
     const decoded = decodeSlot(data);
     return decoded.ok ? { exists: true, counter: decoded.counter, body: decoded.body } : { exists: true, torn: decoded.why };
   }
 
   private async loadLegacy(): Promise<PartitionStateData | undefined> {
     const path = stateFilePath(this.directory, this.partition);
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    return this.parse(text, path, 1);
+    const text = await readFile(path, "utf8").catch(missing);
+    return text === undefined ? undefined : this.parse(text, path, 1);
   }
 
   private parse(text: string, path: string, version: 1 | 2): PartitionStateData {
@@ -208,7 +197,7 @@ export class PartitionStateFile {
   }
 }
 
-/** No handle when the file is gone (removed by hand): the slot is then created again. */
+/** Nothing when the file is not there (a slot not made yet, or removed by hand: it is made again). */
 function missing(err: NodeJS.ErrnoException): undefined {
   if (err.code === "ENOENT") return undefined;
   throw err;

@@ -104,11 +104,10 @@ export class PullReader implements PartitionReader {
         // The pulled records are not needed any more; the queue's generator still holds this array.
         const taken = batch.length;
         batch.length = 0;
-        if (read.length === 0) puller.release(taken);
         if (read.length > 0) {
           yield this.toBatch(read, policy, fresh, puller, taken);
           fresh = false;
-        }
+        } else puller.release(taken);
         if (gap) break;
       }
       if (!gap) return; // stopped, or the subscription ended

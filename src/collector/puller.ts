@@ -51,9 +51,9 @@ export class ReadAheadBudget {
   private turn = 0;
   private offering = false;
 
-  constructor(readonly total: number) {}
-
   private timer?: NodeJS.Timeout;
+
+  constructor(readonly total: number) {}
 
   join(puller: Puller): void {
     if (!this.members.includes(puller)) this.members.push(puller);
@@ -157,6 +157,8 @@ export class Puller {
   /** Data messages in delivery order; ends after stop(), or with an error. */
   readonly queue = new MessageQueue<PulledLine>();
   private readonly subjects = new Map<string, string>();
+  /** Messages taken from the queue and not yet written (counted against the shared budget). */
+  taken = 0;
   /** Messages requested and not yet arrived (the sum over open requests). */
   private outstanding = 0;
   private sub?: Subscription;
@@ -182,8 +184,9 @@ export class Puller {
   private readonly heartbeatMs: number;
 
   constructor(private readonly opts: PullerOptions) {
-    this.nextSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`;
-    this.infoSubject = `${opts.apiPrefix ?? "$JS.API"}.CONSUMER.INFO.${opts.stream}.${opts.consumer}`;
+    const api = opts.apiPrefix ?? "$JS.API";
+    this.nextSubject = `${api}.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`;
+    this.infoSubject = `${api}.CONSUMER.INFO.${opts.stream}.${opts.consumer}`;
     this.lastDelivery = opts.deliveredBefore ?? 0;
     this.expiresMs = opts.expiresMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 1_000;
@@ -235,9 +238,6 @@ export class Puller {
     const open = now - Math.max(this.lastData, this.lastAsked) < OPEN_REQUEST_IDLE_MS ? this.outstanding : 0;
     return this.queue.size + this.taken + open;
   }
-
-  /** Messages taken from the queue and not yet written (counted against the shared budget). */
-  taken = 0;
 
   /** The reader took `n` messages from the queue; call release(n) once they are written. */
   took(n: number): void {
@@ -332,7 +332,7 @@ export class Puller {
       const d = scanAckReply(reply);
       if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
       const line = new PulledLine(
-        this.opts.nc, this.opts.stream, this.shared(msg.subject), reply, Buffer.from(msg.data), h.msgId, h.part, h.batch,
+        this.opts.nc, this.opts.stream, this.subjectString(msg.subject), reply, Buffer.from(msg.data), h.msgId, h.part, h.batch,
         d ? d.streamSequence : -1, d ? d.deliveries : 0, d ? d.deliverySequence : -1, this.opts.terminable ?? false,
       );
       this.queue.push(line);
@@ -371,7 +371,7 @@ export class Puller {
   }
 
   /** The one string for this subject: a host's lines share it while they wait. */
-  private shared(subject: string): string {
+  private subjectString(subject: string): string {
     const known = this.subjects.get(subject);
     if (known !== undefined) return known;
     if (this.subjects.size >= MAX_SUBJECTS) this.subjects.clear();
