@@ -5,6 +5,7 @@ import { connect, credsAuthenticator, type NatsConnection, type ConnectionOption
 import type { ConnectionSettings } from "../config/connection.js";
 import { ConfigError } from "../config/errors.js";
 import type { Logger } from "./log.js";
+import { fastFramesWanted, installFastMsgFrames } from "./fast-msg-frames.js";
 
 export function connectionOptions(settings: ConnectionSettings): ConnectionOptions {
   const opts: ConnectionOptions = {
@@ -35,6 +36,9 @@ export async function connectWithRetry(
   for (let attempt = 1; ; attempt++) {
     try {
       const nc = await connect(opts);
+      if (fastFramesWanted() && !installFastMsgFrames(nc)) {
+        log.debug("nats.js internals are not as expected: messages are parsed by nats.js alone");
+      }
       watchStatus(nc, log);
       return nc;
     } catch (err) {

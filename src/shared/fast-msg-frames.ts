@@ -1,0 +1,162 @@
+// A faster reader for the one frame that carries every log line: `MSG` and `HMSG`, complete in
+// one socket read. Everything else (PING, +OK, -ERR, INFO, frames split across reads, anything
+// unusual) goes to nats.js's own parser, which this only runs ahead of.
+//
+// Written by hand because nats.js's parser is a byte-at-a-time state machine that makes seven
+// Buffer views per message (the control line, each of its fields, the payload): with one line a
+// message it was ~17% of the collector's CPU and most of the agent's PubAck cost. Here one tight
+// loop finds the spaces, numbers are read in place, and only the subject, reply and payload views
+// are made: exactly the message arguments nats.js builds, handed to the same dispatcher, so
+// subscriptions, statistics and errors behave as before (test/fast-msg-frames.test.ts compares
+// both on real server traffic cut at every byte).
+//
+// It reaches nats.js internals (the connection's protocol handler and its parser), checked at
+// install time; when they are not as expected, nothing is changed and nats.js parses alone.
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Kind, Parser, State } from "@nats-io/nats-core/internal";
+
+/** The nats.js message arguments (MsgArg): the same fields in the same order. */
+interface MsgArg {
+  subject: Uint8Array;
+  sid: number;
+  hdr: number;
+  size: number;
+  reply?: Uint8Array;
+}
+
+export interface ParserInternals {
+  state: number;
+  argBuf?: unknown;
+  msgBuf?: unknown;
+  dispatcher: { push(e: { kind: number; msg: MsgArg; data: Uint8Array }): void };
+  parse(buf: Uint8Array): void;
+}
+
+/** How often each way was taken (tests check the fast one is). */
+export const frameReads = { fast: 0, nats: 0 };
+
+const H = 0x48, M = 0x4d, S = 0x53, G = 0x47, SP = 0x20, CR = 0x0d, NL = 0x0a, ZERO = 0x30, NINE = 0x39;
+const MAX_SIZE = 64 * 1024 * 1024; // nats.js refuses larger (MAX_64MB)
+const MAX_FIELDS = 5; // subject sid reply hdr size
+
+/** Set SHIPPER_NATS_PARSER=nats to leave parsing to nats.js alone (for comparison). */
+export function fastFramesWanted(): boolean {
+  return process.env.SHIPPER_NATS_PARSER !== "nats";
+}
+
+/**
+ * Runs the fast frame reader ahead of the connection's parser, now and after every reconnect
+ * (nats.js makes a new parser for each). False when the internals are not as expected.
+ */
+export function installFastMsgFrames(nc: NatsConnection): boolean {
+  const protocol = (nc as unknown as { protocol?: Record<string, unknown> }).protocol;
+  if (!protocol || !(protocol.parser instanceof Parser)) return false;
+  let current = protocol.parser as unknown as ParserInternals;
+  wrap(current);
+  Object.defineProperty(protocol, "parser", {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (p: ParserInternals) => {
+      current = p;
+      if (p instanceof Parser) wrap(p);
+    },
+  });
+  return true;
+}
+
+/** Runs the fast frame reader ahead of one nats.js parser (exported for the tests). */
+export function wrap(parser: ParserInternals): void {
+  const natsParse = parser.parse;
+  parser.parse = function parse(buf: Uint8Array): void {
+    const n = buf.length;
+    let at = 0;
+    while (at < n) {
+      if (parser.state === State.OP_START && parser.argBuf === undefined && parser.msgBuf === undefined) {
+        at = readFrames(parser, buf, at);
+        if (at === n) return;
+      }
+      // The frame here is not one for the fast path (or nats.js holds part of one from the last
+      // read): nats.js reads on, a line at a time, until it is between frames again.
+      const nl = buf.indexOf(NL, at);
+      const end = nl < 0 ? n : nl + 1;
+      frameReads.nats++;
+      natsParse.call(parser, at === 0 && end === n ? buf : buf.subarray(at, end));
+      at = end;
+    }
+  };
+}
+
+// Field boundaries of the control line being read (reused: one frame at a time).
+const starts = new Int32Array(MAX_FIELDS);
+const ends = new Int32Array(MAX_FIELDS);
+
+/**
+ * Dispatches the complete MSG/HMSG frames of `buf` from `from` on; returns where the first frame
+ * it did not take begins (buf.length when it took them all).
+ */
+function readFrames(parser: ParserInternals, buf: Uint8Array, from: number): number {
+  const n = buf.length;
+  let i = from;
+  while (i < n) {
+    let p: number;
+    let headers: boolean;
+    if (buf[i] === H && buf[i + 1] === M && buf[i + 2] === S && buf[i + 3] === G && buf[i + 4] === SP) {
+      headers = true;
+      p = i + 5;
+    } else if (buf[i] === M && buf[i + 1] === S && buf[i + 2] === G && buf[i + 3] === SP) {
+      headers = false;
+      p = i + 4;
+    } else {
+      return i;
+    }
+    // Fields separated by single spaces up to CR LF; tabs, runs of spaces, a lone CR or LF and
+    // lines cut by the end of the read are left to nats.js.
+    let fields = 0;
+    let start = p;
+    for (;;) {
+      if (p >= n) return i;
+      const c = buf[p]!;
+      if (c > SP) {
+        p++;
+        continue;
+      }
+      if (p === start || fields === MAX_FIELDS) return i;
+      starts[fields] = start;
+      ends[fields++] = p;
+      if (c === SP) {
+        start = ++p;
+        continue;
+      }
+      if (c !== CR || buf[p + 1] !== NL) return i;
+      break;
+    }
+    const withReply = fields === (headers ? 5 : 4);
+    if (!withReply && fields !== (headers ? 4 : 3)) return i;
+    const sid = digits(buf, starts[1]!, ends[1]!);
+    const size = digits(buf, starts[fields - 1]!, ends[fields - 1]!);
+    const hdr = headers ? digits(buf, starts[fields - 2]!, ends[fields - 2]!) : -1;
+    if (sid < 0 || size < 0 || size > MAX_SIZE || (headers && (hdr < 0 || hdr > size))) return i;
+    const dataStart = p + 2;
+    const dataEnd = dataStart + size;
+    if (dataEnd + 2 > n || buf[dataEnd] !== CR || buf[dataEnd + 1] !== NL) return i;
+    const reply = withReply ? buf.subarray(starts[2]!, ends[2]!) : undefined;
+    const msg: MsgArg = { subject: buf.subarray(starts[0]!, ends[0]!), sid, hdr, size, reply };
+    frameReads.fast++;
+    i = dataEnd + 2;
+    parser.dispatcher.push({ kind: Kind.MSG, msg, data: buf.subarray(dataStart, dataEnd) });
+  }
+  return i;
+}
+
+/** A decimal field as nats.js reads it: digits only, at most 15; -1 otherwise. */
+function digits(buf: Uint8Array, from: number, to: number): number {
+  if (to - from > 15) return -1;
+  let v = 0;
+  for (let k = from; k < to; k++) {
+    const c = buf[k]!;
+    if (c < ZERO || c > NINE) return -1;
+    v = v * 10 + (c - ZERO);
+  }
+  return v;
+}
