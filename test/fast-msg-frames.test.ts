@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Socket } from "node:net";
 import { connect, headers } from "@nats-io/transport-node";
 import { Parser } from "@nats-io/nats-core/internal";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { frameReads, installFastMsgFrames, wrap, type ParserInternals } from "../src/shared/fast-msg-frames.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
@@ -63,6 +64,9 @@ async function serverTraffic(big: boolean): Promise<Buffer> {
     nc.publish("h.caf\u00e9", "utf-8 subject \u00e9");
     for (let i = 0; i < 120; i++) nc.publish(`h.host${i % 7}`, `line ${i} ${"x".repeat(i % 50)}`, i % 3 ? { headers: h } : {});
     if (big) nc.publish("h.big", "y".repeat(300_000), { headers: h });
+    // PubAcks, as the agent receives them (the server writes them with two spaces).
+    await jetstreamManager(nc).then((jsm) => jsm.streams.add({ name: "J", subjects: ["j.>"] }));
+    raw.write(Array.from({ length: 20 }, (_, i) => `PUB j.${i} r.ack.${i} 4\r\nline\r\n`).join(""));
     await nc.flush();
     raw.write("PING\r\n");
     await waitUntil("every message", () => pongs() >= 2, 10_000);
@@ -77,15 +81,21 @@ async function serverTraffic(big: boolean): Promise<Buffer> {
 test("fast msg frames - real server traffic cut at every byte gives nats.js's own messages, in order", async () => {
   const stream = await serverTraffic(false);
   const expected = events(inPieces(stream, []), false);
-  assert.ok(expected.filter((e) => e.startsWith("MSG ")).length >= 128, `messages in the capture: ${expected.length}`);
+  assert.ok(expected.filter((e) => e.startsWith("MSG ")).length >= 148, `messages in the capture: ${expected.length}`);
   const before = { ...frameReads };
   assert.deepEqual(events(inPieces(stream, []), true), expected);
-  assert.ok(frameReads.fast - before.fast >= 128, "whole frames took the fast way");
+  assert.ok(frameReads.fast - before.fast >= 148, "whole frames took the fast way");
+  const natsCalls = frameReads.nats - before.nats; // the INFO and PONG lines
+  assert.ok(natsCalls <= 3, `only INFO and PONG went to nats.js (${natsCalls})`);
+  assert.equal(expected.filter((e) => /^MSG r\.ack\.\d+ 22 - -1 \d+ \{"stream":"J", ?"seq":\d+\}$/.test(e)).length, 20, "the PubAcks are there");
   for (let cut = 1; cut < stream.length; cut++) {
+    const natsBefore = frameReads.nats;
     const got = events(inPieces(stream, [cut]), true);
     if (got.length !== expected.length || got.some((e, i) => e !== expected[i])) {
       assert.deepEqual(got, expected, `cut at byte ${cut}`);
     }
+    // A message cut in two is held until its end comes, not handed to nats.js's slower path.
+    if (frameReads.nats - natsBefore > natsCalls + 1) assert.fail(`cut at byte ${cut}: ${frameReads.nats - natsBefore} calls to nats.js`);
   }
 });
 
