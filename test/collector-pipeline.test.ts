@@ -14,6 +14,7 @@ import { Quarantine } from "../src/collector/quarantine.js";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
 import { parseMsgId } from "../src/protocol/msg-id.js";
 import { SubjectParser } from "../src/protocol/subjects.js";
+import type { StreamSource } from "../src/collector/stream-gap.js";
 
 const log = pino({ level: "silent" });
 
@@ -65,7 +66,7 @@ const msg = (text: string, sequence: number): ReadMessage => ({
   msgId: `web1:1:2:0000abcd:0:${sequence * 100}`,
 });
 
-function setUp(dir: string, maxWaitingLines: number) {
+function setUp(dir: string, maxWaitingLines: number, streamSource?: StreamSource) {
   acks.length = 0; // each writer starts a fresh record of acknowledgements
   const out = join(dir, "out");
   const sink = new GatedSink(new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log }));
@@ -81,6 +82,7 @@ function setUp(dir: string, maxWaitingLines: number) {
     retry: { firstMs: 5, maxMs: 20 },
     state: { file },
     maxWaitingLines,
+    streamSource,
   });
   return { out, sink, counters, writer, logfile: () => hostFile(out) };
 }
@@ -184,4 +186,26 @@ test("collector pipeline - batches written while one is made durable wait up to 
     assert.equal(sink.gates.length, 2);
     assert.equal((await new PartitionStateFile(out, 0).load())?.sequence, 4);
     await sink.close();
+  }));
+
+test("collector pipeline - when asking the server about the stream fails once (a reconnect), the retry sets the state up and writes the batch", { timeout: 15_000 }, () =>
+  inTempDir("shipper-pipeline-", async (dir) => {
+    let asked = 0;
+    const streamSource: StreamSource = {
+      created: async () => {
+        if (++asked === 1) throw new Error("TIMEOUT");
+        return "2026-11-27T00:00:00Z";
+      },
+      missing: async () => ({ messages: [], lost: [] }),
+    };
+    const { sink, counters, writer, logfile } = setUp(dir, 1, streamSource);
+    const signal = new AbortController().signal;
+    const first = writer.pipeline(batch(1, [msg("one", 1), msg("two", 2)]), signal);
+    (await sink.gate(1)).open();
+    assert.equal(await first, true);
+    assert.equal(await writer.drain(), true);
+    assert.equal(text(logfile()), "one\ntwo\n");
+    assert.deepEqual(acks, [1]);
+    assert.equal(asked, 2);
+    assert.equal(counters.writeErrors, 1, "the failed look was counted and retried");
   }));

@@ -311,8 +311,10 @@ export class BatchWriter {
     const first = batch.messages.find((m) => m.sequence !== undefined);
     if (!state || !first?.stream) return batch.messages;
     if (!this.checkedStream || batch.fresh) {
-      this.checkedStream = true;
+      // Marked checked only once the server answered: a failed look (a reconnect, say) is retried
+      // as a whole, or the state would never be set up for this stream.
       const created = streamSource ? await streamSource.created() : "";
+      this.checkedStream = true;
       const data = state.data;
       if (!data || data.stream !== first.stream || (streamSource && data.streamCreated !== created) || batch.fresh) {
         if (data) log.warn(`${source}: the stream "${first.stream}" was made again (created ${created}); its sequences start over, so the saved sequence ${data.sequence} no longer applies`);
