@@ -57,7 +57,10 @@ export async function unfinished(ctx: BenchContext): Promise<number> {
 /** Why a collector seems stuck, in the consumers' words, for the failure message. */
 export async function stallReport(ctx: BenchContext): Promise<string> {
   const s = await consumerState(ctx).catch(() => undefined);
-  return s ? `consumers: ${s.pending} pending, ${s.ackPending} unacknowledged, ${s.redelivered} redelivered, ${s.waiting} pull requests waiting` : "consumer state unavailable";
+  const state = s ? `consumers: ${s.pending} pending, ${s.ackPending} unacknowledged, ${s.redelivered} redelivered, ${s.waiting} pull requests waiting` : "consumer state unavailable";
+  // What the server said about its clients (a slow consumer cut off, say) explains most stalls.
+  const said = ctx.bench.server.log.split("\n").filter((l) => /\[(ERR|WRN)\]|Slow Consumer/i.test(l));
+  return said.length > 0 ? `${state}; server: ${said.slice(-3).map((l) => l.replace(/^.*?\] /, "")).join(" | ")}` : state;
 }
 
 export interface CollectorRun {

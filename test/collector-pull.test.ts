@@ -139,3 +139,40 @@ test("collector pull - SIGTERM under load leaves nothing delivered and unacknowl
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test("collector pull - a backlog of large lines is asked for a share of bytes at a time: the server never cuts the collector off as a slow consumer", async () => {
+  const server = await NatsServer.start();
+  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
+  const nc = await connect({ servers: server.url });
+  let collector: ShipperProcess | undefined;
+  try {
+    const jsm = await createLayout(nc);
+    // 12,000 lines of 8 KB: by lines alone the default requests (10,000 in flight) ask for 80 MB,
+    // more than nats-server's 64 MiB max_pending for one client.
+    const host = "big.example.net";
+    const subject = `logs.p${partitionOf(host, LAYOUT.partitions)}.${host}`;
+    const count = 12_000;
+    const big = (i: number) => `${String(i).padStart(6, "0")} ${"x".repeat(8_000)}`;
+    for (let i = 0; i < count; i++) {
+      nc.publish(subject, big(i));
+      if (i % 500 === 0) await nc.flush();
+    }
+    await nc.flush();
+    await waitUntil("lines stored", async () => (await stored(jsm)) === count, 30_000);
+
+    collector = new ShipperProcess(["collector"], collectorEnv(server, out));
+    await waitUntil("every line written", () => outputOf(out, host).length >= count * 8_008 || !collector!.running, 60_000);
+    const lines = outputOf(out, host).split("\n").slice(0, -1);
+    assert.equal(lines.length, count);
+    lines.forEach((l, i) => l === big(i) || assert.fail(`line ${i} is not the ${i}th line sent`));
+    assert.doesNotMatch(server.log, /Slow Consumer/i);
+    const exit = await collector.stop();
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.doesNotMatch(exit.stderr, /disconnected|arrived where/);
+  } finally {
+    await collector?.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
+  }
+});

@@ -19,6 +19,7 @@ import type { Logger } from "../shared/log.js";
 import { delay } from "./delay.js";
 import type { MessageBatch, PartitionReader } from "./partition-reader.js";
 import { Puller, type PulledLine, type ReadAheadBudget } from "./puller.js";
+import type { InFlightBytes } from "./in-flight-bytes.js";
 import { JetStreamSource, type StreamSource } from "./stream-gap.js";
 
 export const DEFAULT_MAX_BATCH = 10_000;
@@ -47,6 +48,8 @@ export interface PullReaderOptions {
   filter?: string;
   /** Lines in memory shared with the collector's other partitions (puller.ts); without it, per partition. */
   readAhead?: ReadAheadBudget;
+  /** Bytes the collector's pull requests may have in flight (in-flight-bytes.ts). */
+  inFlight?: InFlightBytes;
 }
 
 export class PullReader implements PartitionReader {
@@ -83,7 +86,7 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
-      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, terminable: policy !== AckPolicy.None, deliveredBefore: expected - 1 });
+      const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, inFlight: this.opts.inFlight, terminable: policy !== AckPolicy.None, deliveredBefore: expected - 1 });
       this.puller = puller;
       puller.start();
       if (this.stopping) await puller.stop();

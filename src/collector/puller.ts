@@ -9,6 +9,7 @@ import type { Logger } from "../shared/log.js";
 import { scanAckReply } from "./ack-reply.js";
 import { lineHeaders } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
+import type { InFlightBytes } from "./in-flight-bytes.js";
 import type { ReadMessage } from "./partition-reader.js";
 
 export interface PullerOptions {
@@ -39,6 +40,8 @@ export interface PullerOptions {
    * waiting may always ask for a little, so none is starved and an idle one still answers at once.
    */
   shared?: ReadAheadBudget;
+  /** Bytes requested and not yet arrived, bounded for the whole connection (in-flight-bytes.ts). */
+  inFlight?: InFlightBytes;
 }
 
 /**
@@ -104,6 +107,10 @@ export class ReadAheadBudget {
 }
 
 const PENDING_MESSAGES = "Nats-Pending-Messages";
+/** Before any line arrived: a guess on the large side (agents' lines are about 300 bytes on the wire). */
+const FIRST_MESSAGE_BYTES_GUESS = 1024;
+/** A message's subject, reply and protocol line on top of its payload and headers, at most. */
+const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
 /** What a partition may always ask for when it has nothing requested or waiting (shared budget spent). */
 const LEAST_REQUEST = 250;
 /** A partition that received nothing for this long has its open requests left out of the shared budget. */
@@ -182,6 +189,8 @@ export class Puller {
   private readonly nextSubject: string;
   private readonly expiresMs: number;
   private readonly heartbeatMs: number;
+  /** Bytes a delivered message takes on the wire, on average (subject, reply, headers, payload). */
+  private messageBytes = FIRST_MESSAGE_BYTES_GUESS;
 
   constructor(private readonly opts: PullerOptions) {
     const api = opts.apiPrefix ?? "$JS.API";
@@ -194,6 +203,7 @@ export class Puller {
 
   start(): void {
     this.opts.shared?.join(this);
+    this.opts.inFlight?.join();
     this.subscribe();
     this.watchdog = setInterval(() => this.check(), this.heartbeatMs);
     this.watchdog.unref();
@@ -270,17 +280,36 @@ export class Puller {
         if (this.held > 0 || this.taken >= this.opts.budget) break;
         size = Math.min(size, LEAST_REQUEST);
       }
+      const inFlight = this.opts.inFlight;
+      if (inFlight) {
+        // Lines by bytes: this puller's share of what may be in flight, at the size lines have had.
+        const fits = Math.floor(inFlight.share / this.messageBytes) - this.outstanding;
+        if (fits < size) {
+          if (fits < 1 && this.outstanding > 0) break;
+          size = Math.max(1, fits);
+        }
+      }
       this.outstanding += size;
       this.lastAsked = Date.now();
       asked = true;
-      this.opts.nc.publish(
-        this.nextSubject,
-        JSON.stringify({ batch: size, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) }),
-        { reply: this.sub.getSubject() },
-      );
+      this.opts.nc.publish(this.nextSubject, JSON.stringify(this.request(size)), { reply: this.sub.getSubject() });
       if (shared) break; // one request per turn: the others get theirs
     }
     return asked;
+  }
+
+  /**
+   * A pull request for `size` messages. With an in-flight bound it also has max_bytes, so a run of
+   * lines much larger than those before cannot make it deliver more than twice its share (never
+   * less than the largest message the server takes, which would otherwise never be delivered).
+   */
+  private request(size: number): Record<string, number> {
+    const request: Record<string, number> = { batch: size, expires: nanos(this.expiresMs), idle_heartbeat: nanos(this.heartbeatMs) };
+    if (this.opts.inFlight) {
+      const largest = (this.opts.nc.info?.max_payload ?? 1024 * 1024) + MESSAGE_OVERHEAD_BYTES;
+      request.max_bytes = Math.max(largest, Math.ceil(2 * size * this.messageBytes));
+    }
+    return request;
   }
 
   /**
@@ -316,6 +345,7 @@ export class Puller {
     clearInterval(this.watchdog);
     this.outstanding = 0;
     this.opts.shared?.leave(this);
+    this.opts.inFlight?.leave();
     (this.statuses as { stop?: () => void } | undefined)?.stop?.();
     const sub = this.sub;
     this.sub = undefined;
@@ -329,6 +359,9 @@ export class Puller {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
       const h = lineHeaders(msg);
+      const frame = (msg as unknown as { _msg?: { size?: unknown } })._msg?.size; // headers and payload
+      const bytes = msg.subject.length + reply.length + (typeof frame === "number" ? frame : msg.data.length);
+      this.messageBytes += (bytes - this.messageBytes) / 64;
       const d = scanAckReply(reply);
       if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
       const line = new PulledLine(

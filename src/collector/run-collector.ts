@@ -18,6 +18,7 @@ import type { PartitionReader } from "./partition-reader.js";
 import { choosePartitions } from "./partitions.js";
 import { PullReader } from "./pull-reader.js";
 import { ReadAheadBudget } from "./puller.js";
+import { InFlightBytes } from "./in-flight-bytes.js";
 import { PushReader } from "./push-reader.js";
 import { Quarantine } from "./quarantine.js";
 import { cutBackUnsavedWrites, PartitionStateFile, type PartitionStateData } from "./partition-state.js";
@@ -118,6 +119,7 @@ async function pullReaders(
   // --read-ahead: lines in memory (read ahead or being written) of all partitions together, not two
   // batches per partition; partitions take turns. Costs throughput with many hosts (smaller turns).
   const readAhead = config.readAhead ? new ReadAheadBudget(config.readAhead) : undefined;
+  const inFlight = new InFlightBytes();
   for (const partition of partitions) {
     const stream = streamFor(layout, partition);
     const consumer = consumerFor(layout, partition);
@@ -136,7 +138,7 @@ async function pullReaders(
       );
     }
     readers.push(
-      new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap, filter: info.config.filter_subject ?? "", readAhead }),
+      new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap, filter: info.config.filter_subject ?? "", readAhead, inFlight }),
     );
   }
   return readers;
