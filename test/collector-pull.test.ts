@@ -56,26 +56,44 @@ function collectorEnv(server: NatsServer, out: string): NodeJS.ProcessEnv {
   return { NATS_URL: server.url, SHIPPER_SUBJECT: "logs", SHIPPER_DIRECTORY: out, SHIPPER_OUTPUT: "%Y%m%d.log" };
 }
 
-test("collector pull - thousands of lines of several hosts, every file byte-identical and in order; SIGTERM exits 0 with all acknowledged", async () => {
+/** A server with the layout, an output directory and a client; collectors started with start() are killed after. */
+async function withLayout(
+  body: (t: { server: NatsServer; out: string; nc: NatsConnection; jsm: JetStreamManager; start: () => ShipperProcess }) => Promise<void>,
+): Promise<void> {
   const server = await NatsServer.start();
   const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
   const nc = await connect({ servers: server.url });
-  let collector: ShipperProcess | undefined;
+  const procs: ShipperProcess[] = [];
+  const start = () => {
+    const p = new ShipperProcess(["collector"], collectorEnv(server, out));
+    procs.push(p);
+    return p;
+  };
   try {
-    const jsm = await createLayout(nc);
+    await body({ server, out, nc, jsm: await createLayout(nc), start });
+  } finally {
+    for (const p of procs) await p.kill();
+    await nc.close();
+    await server.dispose();
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+test("collector pull - thousands of lines of several hosts, every file byte-identical and in order; SIGTERM exits 0 with all acknowledged", () =>
+  withLayout(async ({ out, nc, jsm, start }) => {
     const hosts = ["web1.example.net", "web2.example.net", "web3.example.net", "db1.example.net", "a.b.c.d.example.co.uk"];
     assert.ok(new Set(hosts.map((h) => partitionOf(h, 3))).size >= 2, "hosts spread over partitions");
     const expected = new Map<string, string>();
     for (const h of hosts) expected.set(h, await publish(nc, h, 0, 4000));
     await waitUntil("lines stored", async () => (await stored(jsm)) === hosts.length * 4000);
 
-    collector = new ShipperProcess(["collector"], collectorEnv(server, out));
+    const collector = start();
     await collector.waitForOutput(/reading partitions 0,1,2 of "logs"/);
     for (const h of hosts) expected.set(h, expected.get(h)! + (await publish(nc, h, 4000, 6000))); // while it runs
 
     await waitUntil(
       "every host's file complete",
-      () => hosts.every((h) => outputOf(out, h).length >= expected.get(h)!.length) || !collector!.running,
+      () => hosts.every((h) => outputOf(out, h).length >= expected.get(h)!.length) || !collector.running,
       40_000,
     );
     for (const h of hosts) {
@@ -90,29 +108,17 @@ test("collector pull - thousands of lines of several hosts, every file byte-iden
       await waitUntil(`LOGS_${i}: everything written acknowledged`, async () => (await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_ack_pending === 0, 5000);
       assert.equal((await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_pending, 0, `LOGS_${i}: nothing left`);
     }
-  } finally {
-    await collector?.kill();
-    await nc.close();
-    await server.dispose();
-    rmSync(out, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("collector pull - SIGTERM under load leaves nothing delivered and unacknowledged; a restart appends the rest exactly once", async () => {
-  const server = await NatsServer.start();
-  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
-  const nc = await connect({ servers: server.url });
-  const procs: ShipperProcess[] = [];
-  try {
-    const jsm = await createLayout(nc);
+test("collector pull - SIGTERM under load leaves nothing delivered and unacknowledged; a restart appends the rest exactly once", () =>
+  withLayout(async ({ out, nc, jsm, start }) => {
     const host = "busy.example.net";
     const lines = 100_000;
     const expected = await publish(nc, host, 0, lines);
     await waitUntil("lines stored", async () => (await stored(jsm)) === lines);
     const stream = `LOGS_${partitionOf(host, 3)}`;
 
-    const first = new ShipperProcess(["collector"], collectorEnv(server, out));
-    procs.push(first);
+    const first = start();
     await waitUntil("the first lines written", () => outputOf(out, host).length > 0 || !first.running, 20_000);
     const exit = await first.stop();
     assert.equal(exit.code, 0, exit.stderr);
@@ -124,29 +130,17 @@ test("collector pull - SIGTERM under load leaves nothing delivered and unacknowl
     const info = await jsm.consumers.info(stream, "COLLECTOR");
     assert.equal(info.ack_floor.stream_seq, partial.split("\n").length - 1, "acknowledged exactly what was written");
 
-    const second = new ShipperProcess(["collector"], collectorEnv(server, out));
-    procs.push(second);
+    const second = start();
     await waitUntil("the rest written", () => outputOf(out, host).length >= expected.length || !second.running, 30_000);
     assert.doesNotMatch(second.stderr, /never acknowledged/, "a clean stop leaves nothing to wait for");
     const [name] = readdirSync(join(out, host));
     assert.equal(readFileSync(join(out, host, name!), "utf8"), expected, "appended, exactly once, in order");
     assert.equal(statSync(join(out, host, name!)).size, Buffer.byteLength(expected));
     assert.equal((await second.stop()).code, 0);
-  } finally {
-    for (const p of procs) await p.kill();
-    await nc.close();
-    await server.dispose();
-    rmSync(out, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("collector pull - a backlog of large lines is asked for a share of bytes at a time: the server never cuts the collector off as a slow consumer", async () => {
-  const server = await NatsServer.start();
-  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
-  const nc = await connect({ servers: server.url });
-  let collector: ShipperProcess | undefined;
-  try {
-    const jsm = await createLayout(nc);
+test("collector pull - a backlog of large lines is asked for a share of bytes at a time: the server never cuts the collector off as a slow consumer", () =>
+  withLayout(async ({ server, out, nc, jsm, start }) => {
     // 12,000 lines of 8 KB: by lines alone the default requests (10,000 in flight) ask for 80 MB,
     // more than nats-server's 64 MiB max_pending for one client.
     const host = "big.example.net";
@@ -160,8 +154,8 @@ test("collector pull - a backlog of large lines is asked for a share of bytes at
     await nc.flush();
     await waitUntil("lines stored", async () => (await stored(jsm)) === count, 30_000);
 
-    collector = new ShipperProcess(["collector"], collectorEnv(server, out));
-    await waitUntil("every line written", () => outputOf(out, host).length >= count * 8_008 || !collector!.running, 60_000);
+    const collector = start();
+    await waitUntil("every line written", () => outputOf(out, host).length >= count * 8_008 || !collector.running, 60_000);
     const lines = outputOf(out, host).split("\n").slice(0, -1);
     assert.equal(lines.length, count);
     lines.forEach((l, i) => l === big(i) || assert.fail(`line ${i} is not the ${i}th line sent`));
@@ -169,10 +163,4 @@ test("collector pull - a backlog of large lines is asked for a share of bytes at
     const exit = await collector.stop();
     assert.equal(exit.code, 0, exit.stderr);
     assert.doesNotMatch(exit.stderr, /disconnected|arrived where/);
-  } finally {
-    await collector?.kill();
-    await nc.close();
-    await server.dispose();
-    rmSync(out, { recursive: true, force: true });
-  }
-});
+  }));
