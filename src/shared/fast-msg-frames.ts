@@ -1,6 +1,7 @@
-// A faster reader for the one frame that carries every log line: `MSG` and `HMSG`, complete in
-// one socket read. Everything else (PING, +OK, -ERR, INFO, frames split across reads, anything
-// unusual) goes to nats.js's own parser, which this only runs ahead of.
+// A faster reader for the one frame that carries every log line: `MSG` and `HMSG`. A frame cut by
+// the end of a socket read is held (up to 256 KB) and read whole with the next. Everything else
+// (PING, +OK, -ERR, INFO, larger cut frames, anything unusual) goes to nats.js's own parser, which
+// this only runs ahead of.
 //
 // Written by hand because nats.js's parser is a byte-at-a-time state machine that makes seven
 // Buffer views per message (the control line, each of its fields, the payload): with one line a
@@ -12,6 +13,8 @@
 //
 // It reaches nats.js internals (the connection's protocol handler and its parser), checked at
 // install time; when they are not as expected, nothing is changed and nats.js parses alone.
+// @nats-io/nats-core is pinned to the version @nats-io/transport-node pins, so both load one
+// Parser class. SHIPPER_NATS_PARSER=nats turns it off (to compare, or should it ever misread).
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kind, Parser, State } from "@nats-io/nats-core/internal";
 
