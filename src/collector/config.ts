@@ -23,6 +23,8 @@ export interface CollectorConfig {
   readonly fsync: boolean;
   readonly maxOpenFiles: number;
   readonly maxBatch: number;
+  /** --linger: ms a small batch waits for more while lines keep coming (0: none). */
+  readonly lingerMs: number;
   /** --read-ahead: lines in memory over all partitions together (0: per partition, two batches each). */
   readonly readAhead?: number;
   /** --heap-growth: V8's heap growing percent (0: its default). */

@@ -138,7 +138,7 @@ async function pullReaders(
       );
     }
     readers.push(
-      new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, onGap, filter: info.config.filter_subject ?? "", readAhead, inFlight }),
+      new PullReader({ nc, jsm, stream, consumer, partition, log, maxBatch: config.maxBatch, lingerMs: config.lingerMs, onGap, filter: info.config.filter_subject ?? "", readAhead, inFlight }),
     );
   }
   return readers;
