@@ -77,6 +77,25 @@ test("collector config - other settings name themselves", () => {
   assert.equal(collectorConfigFrom({}, GOOD).fsync, true);
 });
 
+test("collector config - batch, linger and read-ahead: defaults, and out-of-range values named", () => {
+  const defaults = collectorConfigFrom({}, GOOD);
+  assert.deepEqual([defaults.maxBatch, defaults.lingerMs, defaults.readAhead], [10_000, 10, 0]);
+  assert.equal(collectorConfigFrom({ linger: "0" }, GOOD).lingerMs, 0);
+  const refused = (flags: Record<string, string>): string => {
+    try {
+      collectorConfigFrom(flags, GOOD);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.message;
+    }
+    return "accepted";
+  };
+  assert.match(refused({ linger: "-1" }), /--linger/);
+  assert.match(refused({ linger: "soon" }), /--linger/);
+  assert.match(refused({ linger: "5000" }), /--linger/);
+  assert.match(refused({ batch: "0" }), /--batch/);
+});
+
 test("collector config - the program prints one line and exits 2: missing variable, partition beyond the deployment, no consumers", async () => {
   const missing = await runShipper(["collector"], without("SHIPPER_DIRECTORY"), { inheritEnv: false });
   assert.equal(missing.code, 2);
