@@ -3,6 +3,7 @@
 // The reply token is the line's index, so each PubAck is matched to its line exactly once. Used by
 // the ceiling and to pre-load streams for the collector.
 import { createInbox, headers, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 import { MSG_ID_HEADER } from "../src/protocol/headers.js";
 
 export interface LineSource {
@@ -119,4 +120,15 @@ export async function publishAcked(nc: NatsConnection, source: LineSource, opts:
   }
   result.missing = result.published - result.acked;
   return result;
+}
+
+/**
+ * Message ids in the agent's form (src/protocol/msg-id.ts: origin token, offset in base 36), one
+ * origin per host and call, so the duplicate window never hides a line of a later run; line i
+ * belongs to host i mod hosts, with offsets growing in file order.
+ */
+export function agentFormMsgIds(hosts: readonly string[]): (i: number) => string {
+  const tag = String(Math.floor(Math.random() * 1e9));
+  const tokens = hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0)));
+  return (i) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}`;
 }

@@ -6,12 +6,11 @@ import { jetstream } from "@nats-io/jetstream";
 import type { BenchConfig } from "./options.js";
 import type { BenchServer } from "./server.js";
 import { FleetLog } from "./workload.js";
-import { publishAcked, type AckedPublishResult, type LineSource } from "./acked-publisher.js";
+import { agentFormMsgIds, publishAcked, type AckedPublishResult, type LineSource } from "./acked-publisher.js";
 import { repeat, sleep, log, type RunOutcome } from "./repeat.js";
 import type { Figure } from "./results.js";
 import { median, rate } from "./stats.js";
 import { CpuMeter, cpuOfPid, ownCpuSeconds, describeCpu, cpuTotal, type CpuPerLine } from "./cpu.js";
-import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 
 /** The ceiling of the fleet log (many hosts, every partition): collector and scale compare with it. */
 export const CEILING_KEY = "ceiling.async_acked";
@@ -65,16 +64,12 @@ function oneHost(log_: FleetLog): LineSource {
 }
 
 async function ackedRun(bench: BenchServer, log_: FleetLog, config: BenchConfig, withIds: boolean, source: LineSource = log_, cpu?: CpuPerLine[]): Promise<RunOutcome> {
-  // Ids in the agent's form (src/protocol/msg-id.ts: origin token, offset in base 36), with an
-  // origin of its own per host and run, so the duplicate window never hides a line of a later run.
-  const tag = String(Math.floor(Math.random() * 1e9));
-  const tokens = withIds ? log_.hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0))) : [];
   const meter = new CpuMeter({ server: cpuOfPid(bench.server.pid ?? -1), client: ownCpuSeconds });
   meter.start();
   const result = await publishAcked(bench.nc, source, {
     window: config.window,
     stallMs: config.stallMs,
-    msgId: withIds ? (i) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}` : undefined,
+    msgId: withIds ? agentFormMsgIds(log_.hosts) : undefined,
   });
   const good = result.acked - result.errors - result.duplicates;
   const used = meter.perLine(good);

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { BenchContext } from "./main.js";
 import type { FleetLog } from "./workload.js";
-import { publishAcked } from "./acked-publisher.js";
+import { agentFormMsgIds, publishAcked } from "./acked-publisher.js";
 import { startCollector, type RunningShipper } from "./shipper.js";
 import { OutputTree, watchProgress } from "./progress.js";
 import { repeat, log } from "./repeat.js";
@@ -15,7 +15,6 @@ import { ProcSampler } from "./proc-status.js";
 import { CEILING_KEY } from "./ceiling.js";
 import { consumeCeiling, consumeCeilingFigure, CONSUME_CEILING_KEY, type ConsumeCeilingRun } from "./consume-ceiling.js";
 import { CpuMeter, cpuOfPid } from "./cpu.js";
-import { fileVersionKey, originToken } from "../src/protocol/msg-id.js";
 
 const GROUP = "Collector";
 
@@ -25,10 +24,7 @@ const GROUP = "Collector";
  * re-send check, saved origins), not the lighter work of lines without ids.
  */
 export async function preload(ctx: BenchContext, fleet: FleetLog): Promise<void> {
-  const tag = String(Math.floor(Math.random() * 1e9));
-  const tokens = fleet.hosts.map((host) => originToken(host, fileVersionKey("0", tag, "00000000", 0)));
-  const msgId = (i: number) => `${tokens[i % tokens.length]}:${(i * 121).toString(36)}`;
-  const r = await publishAcked(ctx.bench.nc, fleet, { window: ctx.config.window, stallMs: ctx.config.stallMs, msgId });
+  const r = await publishAcked(ctx.bench.nc, fleet, { window: ctx.config.window, stallMs: ctx.config.stallMs, msgId: agentFormMsgIds(fleet.hosts) });
   if (r.acked - r.errors !== fleet.count) {
     throw new Error(`pre-loading the streams failed: ${r.acked - r.errors} of ${fleet.count} stored (${r.firstError ?? "no error"})`);
   }

@@ -8,6 +8,7 @@ import type { Figure } from "./results.js";
 import { CEILING_KEY } from "./ceiling.js";
 import { CpuMeter, cpuOfPid, ownCpuSeconds } from "./cpu.js";
 import { median } from "./stats.js";
+import { watchProgress } from "./progress.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { partitionFilter } from "../src/protocol/subjects.js";
 
@@ -63,9 +64,6 @@ export async function consumeCeiling(ctx: BenchContext, fleet: FleetLog): Promis
     let firstAt = 0;
     let lastAt = 0;
     let cpuNote: string | undefined;
-    let progressAt = performance.now();
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
     for (const [i, { stream, name }] of made.entries()) {
       const consumer = await js.consumers.get(stream, name);
       let mine = 0;
@@ -81,28 +79,14 @@ export async function consumeCeiling(ctx: BenchContext, fleet: FleetLog): Promis
         if (received === fleet.count) {
           lastAt = performance.now();
           cpuNote = cpu.note(fleet.count);
-          finish();
         }
       };
       if (want === 0) continue;
       running.push(await consumer.consume({ max_messages: MAX_MESSAGES, callback }));
     }
-    // Stall guard: no line for stallMs means something is wrong (the table says so, not a hang).
-    let seen = -1;
-    const stalled = new Promise<never>((_, reject) => {
-      const timer = setInterval(() => {
-        if (received === fleet.count) return clearInterval(timer);
-        if (received !== seen) {
-          seen = received;
-          progressAt = performance.now();
-        } else if (performance.now() - progressAt > ctx.config.stallMs) {
-          clearInterval(timer);
-          reject(new Error(`the consume ceiling stalled at ${received} of ${fleet.count} lines`));
-        }
-      }, 100);
-      void done.then(() => clearInterval(timer));
-    });
-    await Promise.race([done, stalled]);
+    // No line for stallMs means something is wrong: the table says so, not a hang.
+    const p = await watchProgress({ read: () => received, target: fleet.count, everyMs: 20, stallMs: ctx.config.stallMs });
+    if (!p.reached) throw new Error(`the consume ceiling stalled at ${p.final} of ${fleet.count} lines`);
     await bench.nc.flush(); // the final acks reach the server before the consumers go
     const seconds = (lastAt - firstAt) / 1000;
     return { linesPerSecond: seconds > 0 ? fleet.count / seconds : Number.NaN, ...(cpuNote ? { cpuNote } : {}) };

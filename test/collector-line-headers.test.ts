@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket } from "node:net";
 import { connect, type Msg } from "@nats-io/transport-node";
 import { lineHeaders, lineHeaderReads } from "../src/collector/line-headers.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
@@ -45,14 +44,12 @@ function byScan(msg: Msg): unknown {
 test("collector line headers - read from the header bytes, they say what nats.js says for every header block, large messages and plain ones", async () => {
   const server = await NatsServer.start();
   const nc = await connect({ servers: server.url });
-  const raw = new Socket();
+  const got: Msg[] = [];
+  nc.subscribe("h.>", { callback: (_err, msg) => void got.push(msg) });
+  await nc.flush();
+  const raw = await server.rawClient();
   try {
-    const got: Msg[] = [];
-    nc.subscribe("h.>", { callback: (_err, msg) => void got.push(msg) });
-    await nc.flush();
-    const { port } = new URL(server.url.replace("nats://", "http://"));
-    await new Promise<void>((resolve, reject) => raw.once("error", reject).connect(Number(port), "127.0.0.1", resolve));
-    const frames: Buffer[] = [Buffer.from('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n')];
+    const frames: Buffer[] = [];
     const payloads = ["a line", "x".repeat(300_000)]; // the large one spans several reads
     for (const [i, block] of BLOCKS.entries()) {
       for (const payload of payloads) {

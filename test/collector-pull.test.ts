@@ -1,8 +1,7 @@
 // The collector's main path: durable pull consumers with AckAll, as `shipper setup` makes them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -10,6 +9,7 @@ import { partitionOf } from "../src/protocol/partition.js";
 import { writeLayoutRecord } from "../src/streams/layout-record.js";
 import type { Layout } from "../src/streams/layout.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
+import { inTempDir } from "../src/testkit/temp-dir.js";
 import { ShipperProcess, waitUntil } from "../src/testkit/shipper-process.js";
 
 const LAYOUT: Layout = { version: 1, prefix: "logs", partitions: 3, kind: "per-partition", stream: "LOGS", consumer: "COLLECTOR" };
@@ -61,21 +61,24 @@ async function withLayout(
   body: (t: { server: NatsServer; out: string; nc: NatsConnection; jsm: JetStreamManager; start: () => ShipperProcess }) => Promise<void>,
 ): Promise<void> {
   const server = await NatsServer.start();
-  const out = mkdtempSync(join(tmpdir(), "shipper-pull-"));
   const nc = await connect({ servers: server.url });
-  const procs: ShipperProcess[] = [];
-  const start = () => {
-    const p = new ShipperProcess(["collector"], collectorEnv(server, out));
-    procs.push(p);
-    return p;
-  };
   try {
-    await body({ server, out, nc, jsm: await createLayout(nc), start });
+    await inTempDir("shipper-pull-", async (out) => {
+      const procs: ShipperProcess[] = [];
+      const start = () => {
+        const p = new ShipperProcess(["collector"], collectorEnv(server, out));
+        procs.push(p);
+        return p;
+      };
+      try {
+        await body({ server, out, nc, jsm: await createLayout(nc), start });
+      } finally {
+        for (const p of procs) await p.kill(); // before the directory goes
+      }
+    });
   } finally {
-    for (const p of procs) await p.kill();
     await nc.close();
     await server.dispose();
-    rmSync(out, { recursive: true, force: true });
   }
 }
 

@@ -9,20 +9,22 @@
 export const DEFAULT_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 
 export class InFlightBytes {
-  private members = 0;
+  private readonly members = new Set<object>();
 
   constructor(readonly limit: number = DEFAULT_IN_FLIGHT_BYTES) {}
 
-  join(): void {
-    this.members++;
+  /** `puller` takes a share from now on (joining twice counts once). */
+  join(puller: object): void {
+    this.members.add(puller);
   }
 
-  leave(): void {
-    this.members = Math.max(0, this.members - 1);
+  /** `puller` no longer asks (leaving twice, or without joining, changes nothing). */
+  leave(puller: object): void {
+    this.members.delete(puller);
   }
 
   /** What one puller may have in flight. */
   get share(): number {
-    return this.limit / Math.max(1, this.members);
+    return this.limit / Math.max(1, this.members.size);
   }
 }

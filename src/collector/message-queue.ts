@@ -61,8 +61,9 @@ export class MessageQueue<T> {
         }
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
-      if (linger && linger.ms > 0 && !this.ended && this.items.length < Math.min(max, linger.lines) && Date.now() - lastTaken < 4 * linger.ms) {
-        await this.lingerFor(linger.ms, Math.min(max, linger.lines));
+      const enough = linger ? Math.min(max, linger.lines) : 0;
+      if (linger && linger.ms > 0 && !this.ended && this.items.length < enough && Date.now() - lastTaken < 4 * linger.ms) {
+        await this.lingerFor(linger.ms, enough);
         if (this.items.length === 0) continue; // cleared meanwhile
       }
       lastTaken = Date.now();

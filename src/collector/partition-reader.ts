@@ -1,8 +1,9 @@
 import type { StreamSource } from "./stream-gap.js";
 
 // A source of batches of messages of one partition. The collector writes a batch, flushes it, and
-// only then acknowledges it (in delivery order, while later batches are already being written); how messages arrive (pull consumer, push delivery subject) and how
-// they are acknowledged (AckAll, one ack per message, none) is the reader's business.
+// only then acknowledges it (in delivery order, while later batches are already being written);
+// how messages arrive (pull consumer, push delivery subject) and how they are acknowledged
+// (AckAll, one ack per message, none) is the reader's business.
 
 /** One stored line as the collector sees it. */
 export interface ReadMessage {

@@ -191,7 +191,6 @@ export class Puller {
   private readonly heartbeatMs: number;
   /** Bytes a delivered message takes on the wire, on average (subject, reply, headers, payload). */
   private messageBytes = FIRST_MESSAGE_BYTES_GUESS;
-  private inFlightJoined = false;
 
   constructor(private readonly opts: PullerOptions) {
     const api = opts.apiPrefix ?? "$JS.API";
@@ -204,8 +203,7 @@ export class Puller {
 
   start(): void {
     this.opts.shared?.join(this);
-    this.opts.inFlight?.join();
-    this.inFlightJoined = true;
+    this.opts.inFlight?.join(this);
     this.subscribe();
     this.watchdog = setInterval(() => this.check(), this.heartbeatMs);
     this.watchdog.unref();
@@ -347,8 +345,7 @@ export class Puller {
     clearInterval(this.watchdog);
     this.outstanding = 0;
     this.opts.shared?.leave(this);
-    if (this.inFlightJoined) this.opts.inFlight?.leave(); // once: stop() and abandon() may both close
-    this.inFlightJoined = false;
+    this.opts.inFlight?.leave(this);
     (this.statuses as { stop?: () => void } | undefined)?.stop?.();
     const sub = this.sub;
     this.sub = undefined;

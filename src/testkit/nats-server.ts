@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Socket } from "node:net";
 
 export interface ServerOptions {
   /** Directory for config, store and ports file; a fresh temporary one by default. */
@@ -181,6 +182,17 @@ export class NatsServer {
   async start(): Promise<void> {
     if (this.running) return;
     await this.launch();
+  }
+
+  /**
+   * A plain TCP connection to the server, CONNECT sent with headers on: for tests that write or
+   * read the protocol's bytes themselves (frames nats.js would not send, or traffic as it arrives).
+   */
+  async rawClient(): Promise<Socket> {
+    const socket = new Socket();
+    await new Promise<void>((resolve, reject) => socket.once("error", reject).connect(this.port, "127.0.0.1", resolve));
+    socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n');
+    return socket;
   }
 
   /** Stops the server and removes its temporary directory. */
