@@ -103,6 +103,22 @@ test("collector batch writer - a line at or below the written mark is skipped (r
   }
 });
 
+test("collector batch writer - a redelivery in the same batch as later lines (its ack wait ran out while they came) is skipped too", async () => {
+  const { dir, sink, counters, writer } = setUp(0);
+  try {
+    const signal = new AbortController().signal;
+    await writer.write(batch([msg("a", "1", 1), msg("a", "2", 2)]), signal);
+    // 3 and 4 were delivered, lost to a gap and read from the stream ahead of 5 and 6; their
+    // redeliveries come after 5 and 6, in the same batch.
+    await writer.write(batch([msg("a", "3", 3), msg("a", "4", 4), msg("a", "5", 5), msg("a", "6", 6), msg("a", "3", 3, 2), msg("a", "4", 4, 2)]), signal);
+    await writer.write(batch([msg("a", "7", 7)]), signal);
+    assert.deepEqual(sink.written, ["a: 1", "a: 2", "a: 3", "a: 4", "a: 5", "a: 6", "a: 7"]);
+    assert.equal(counters.duplicatesSkipped, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("collector batch writer - a redelivered line already written is skipped; unsafe hosts and bad subjects go to quarantine", async () => {
   const { dir, sink, counters, writer } = setUp(0);
   try {

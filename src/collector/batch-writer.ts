@@ -412,8 +412,10 @@ export class BatchWriter {
       if (m.stream !== undefined && m.sequence !== undefined) {
         // At or below the mark it was written already: a redelivery (its ack was lost), or the
         // server sending again after a crash rolled its consumer state back. (A recreated stream
-        // starts its sequences again; the reader marks that batch fresh.)
-        const mark = this.written.get(m.stream);
+        // starts its sequences again; the reader marks that batch fresh.) The mark counts this
+        // batch's own lines too: after a gap, lines read from the stream can be followed in the
+        // same batch by their redeliveries, once their ack wait has run out.
+        const mark = routed.marks.get(m.stream) ?? this.written.get(m.stream);
         if (mark !== undefined && m.sequence <= mark) {
           routed.skipped++;
           continue;
