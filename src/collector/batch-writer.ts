@@ -19,7 +19,8 @@ import type { CollectorCounters } from "./counters.js";
 import { DurabilityQueue } from "./durability-queue.js";
 import { mapLimited } from "./map-limited.js";
 import { hostDirectoryProblem } from "./host-directory.js";
-import type { LineSink } from "./line-sink.js";
+import { joinLines, type LineSink } from "./line-sink.js";
+import type { JournalEntry, PartitionJournal } from "./partition-journal.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
 import { rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
 import type { StreamSource } from "./stream-gap.js";
@@ -41,7 +42,14 @@ export interface BatchWriterOptions {
    * The partition's saved state (exactly once across restarts): loaded, and already applied to the
    * files (cutBackUnsavedWrites), by the caller. Without it, duplicates are caught only in memory.
    */
-  state?: { file: PartitionStateFile; data?: PartitionStateData };
+  state?: { file: PartitionStateFile; data?: PartitionStateData; journal?: PartitionJournal };
+  /**
+   * With a journal: a checkpoint (fsync of the host files written since the last one, state save,
+   * empty journal) once the journal holds this many bytes (default 32 MiB) ...
+   */
+  checkpointBytes?: number;
+  /** ... or is this old (default 60 s), so the journal and the work after a crash stay small. */
+  checkpointMs?: number;
   /** Reads sequences the consumer skipped straight from the stream (with `state`). */
   streamSource?: StreamSource;
   /**
@@ -101,6 +109,8 @@ interface Routed {
 }
 
 const DEFAULT_MAX_WAITING_LINES = 10_000;
+const DEFAULT_CHECKPOINT_BYTES = 32 * 1024 * 1024;
+const DEFAULT_CHECKPOINT_MS = 60_000;
 
 /** Hosts of one batch written (or opened) side by side: enough to keep the thread pool busy. */
 const HOSTS_AT_ONCE = 8;
@@ -126,6 +136,9 @@ export class BatchWriter {
   private durable?: PartitionStateData;
   private readonly durability: DurabilityQueue<WrittenBatch>;
   private readonly retryContext: RetryContext;
+  /** With a journal: hosts whose files were written since the last checkpoint (fsynced at the next). */
+  private readonly unsynced = new Set<string>();
+  private lastCheckpoint = Date.now();
 
   constructor(private readonly opts: BatchWriterOptions) {
     const data = opts.state?.data;
@@ -209,14 +222,18 @@ export class BatchWriter {
           live.hosts[host] = mark;
           durable.hosts[host] = copyMark(mark);
         }
-        if (!(await this.saveState([batch], signal))) return undefined;
+        if (!(await this.recordOpened(opened, [batch], signal))) return undefined;
       }
     }
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
     const perHost = [...routed.hosts];
-    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines]) => this.retry(`writing the log of ${host}`, [batch], signal, () => sink.write(host, hostLines)));
+    // With a journal, joined here: the journal record holds these very bytes.
+    const joined = state?.journal && sink.append ? perHost.map(([host, hostLines]): [string, Buffer] => [host, joinLines(hostLines)]) : undefined;
+    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines], i) =>
+      this.retry(`writing the log of ${host}`, [batch], signal, () => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines))),
+    );
     for (const [i, [host, hostLines]] of perHost.entries()) {
       const written = writes[i];
       if (!written) return undefined;
@@ -249,6 +266,7 @@ export class BatchWriter {
       const mark = routed.marks.get(data.stream);
       if (mark !== undefined) data.sequence = Math.max(data.sequence, this.safeSequence(mark));
       stateAtEnd = { sequence: data.sequence, hosts: [...changed].map((host) => [host, copyMark(data.hosts[host]!)]) };
+      if (state.journal && !(await this.journalBatch(stateAtEnd, joined ?? perHost.map(([host, hostLines]) => [host, joinLines(hostLines)]), [batch], signal))) return undefined;
     }
     // Written: a redelivery of these lines in a later batch is skipped, whether or not this batch
     // is durable yet (if it never becomes durable, nothing after it is acknowledged either).
@@ -277,6 +295,7 @@ export class BatchWriter {
   private async makeDurable(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
     const { sink, counters } = this.opts;
     const batches = group.map((w) => w.batch);
+    if (this.opts.state?.journal) return this.makeJournaled(group, signal);
     const touched = new Set<string>();
     for (const w of group) for (const host of w.touched) touched.add(host);
     if (touched.size > 0) {
@@ -292,6 +311,117 @@ export class BatchWriter {
       }
       if (!(await this.saveState(batches, signal))) return false;
     }
+    await this.acknowledge(group);
+    return true;
+  }
+
+  /**
+   * With a journal, right after a batch's writes: its record (the state it moves to and every byte
+   * it wrote) is appended to the journal, not yet synced, so the bytes need not be kept; the
+   * durability step syncs it. The journal's state moves on now, with the hosts to fsync at the next
+   * checkpoint, so a checkpoint always covers every record in the journal. (A record of a batch
+   * never acknowledged is harmless: its lines are in the files and skipped when they come again.)
+   */
+  private async journalBatch(end: StateAtBatchEnd, bytes: [string, Uint8Array][], batches: MessageBatch[], signal: AbortSignal): Promise<boolean> {
+    const journal = this.opts.state!.journal!;
+    const durable = this.durable!;
+    for (const [host, mark] of end.hosts) durable.hosts[host] = mark;
+    durable.sequence = Math.max(durable.sequence, end.sequence);
+    const lengths = new Map<string, number>();
+    for (const [host, data] of bytes) {
+      lengths.set(host, data.length);
+      this.unsynced.add(host);
+    }
+    // Every written host's mark changed (its size), so the hosts of `end` hold them all, in any order:
+    // the data goes in the order of the entry's hosts.
+    const entry = this.journalEntry(end.hosts.map(([host]) => host), (host) => lengths.get(host) ?? 0);
+    const byHost = new Map(bytes);
+    const data = entry.hosts.filter((h) => h.length > 0).map((h) => byHost.get(h.host)!);
+    return (await this.retry("writing the partition journal", batches, signal, () => journal.append(entry, data))) !== undefined;
+  }
+
+  /**
+   * The durability step with a journal: one fdatasync of the journal makes the group's records
+   * (appended as they were written) durable; then the acknowledgements. The host files are
+   * fsynced at checkpoints only. A failed fdatasync is not retried: the kernel may have dropped
+   * the pages it could not write, and a second try can report success without them, so the
+   * partition stops and a restart replays what the journal really holds.
+   */
+  private async makeJournaled(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
+    const journal = this.opts.state!.journal!;
+    try {
+      await journal.sync();
+    } catch (err) {
+      throw new Error(`the partition journal "${journal.path}" could not be made durable (${(err as Error).message}); stopping without acknowledging, a restart replays what it holds`, { cause: err });
+    }
+    await this.acknowledge(group);
+    if (journal.size >= (this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) || Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS)) {
+      return await this.checkpoint(signal);
+    }
+    return true;
+  }
+
+  /** A journal record of the durable state for `hosts`; `length` gives (and gathers) each host's bytes. */
+  private journalEntry(hosts: string[], length: (host: string) => number): JournalEntry {
+    const durable = this.durable!;
+    return {
+      stream: durable.stream,
+      streamCreated: durable.streamCreated,
+      sequence: durable.sequence,
+      hosts: hosts.map((host) => {
+        const mark = durable.hosts[host]!;
+        return { host, path: mark.path, size: mark.size, origins: mark.origins, length: length(host) };
+      }),
+    };
+  }
+
+  /**
+   * fsyncs the files written since the last checkpoint, saves the state and empties the journal.
+   * Runs inside a durability step (or once they are all done), so no record is being made meanwhile.
+   */
+  private async checkpoint(signal: AbortSignal): Promise<boolean> {
+    const { state, sink } = this.opts;
+    const journal = state!.journal!;
+    const ok = await this.retry("checkpointing the partition journal (fsync of the host files, state save)", [], signal, () =>
+      journal.checkpoint(async () => {
+        // Taken when the checkpoint runs: the journal then holds exactly the records behind `durable`.
+        const hosts = [...this.unsynced];
+        if (hosts.length > 0) await sink.flush(hosts);
+        await state!.file.save(this.durable!);
+        for (const host of hosts) this.unsynced.delete(host);
+        return state!.file.saveCounter;
+      }),
+    );
+    if (!ok) return false;
+    this.lastCheckpoint = Date.now();
+    return true;
+  }
+
+  /**
+   * Everything written is made durable and acknowledged, and with a journal a last checkpoint
+   * leaves it empty (a clean stop: the next start has nothing to replay). False when stopped first.
+   */
+  async close(signal: AbortSignal): Promise<boolean> {
+    if (!(await this.drain())) return false;
+    const journal = this.opts.state?.journal;
+    if (!journal || !this.durable || (journal.length === 0 && this.unsynced.size === 0)) return true;
+    return await this.checkpoint(signal);
+  }
+
+  /** Records hosts' new files before anything is written to them: in the journal, or a state save. */
+  private async recordOpened(hosts: string[], batches: MessageBatch[], signal: AbortSignal): Promise<boolean> {
+    const journal = this.opts.state?.journal;
+    if (!journal) return await this.saveState(batches, signal);
+    const entry = this.journalEntry(hosts, () => 0);
+    // Synced before anything is written to the new files, as a state save would be.
+    return (await this.retry("writing the partition journal", batches, signal, async () => {
+      await journal.append(entry, []);
+      await journal.sync();
+    })) !== undefined;
+  }
+
+  private async acknowledge(group: WrittenBatch[]): Promise<void> {
+    const { counters } = this.opts;
     for (const w of group) {
       for (const term of w.terms) term();
       counters.linesWritten += w.lines;
@@ -302,7 +432,6 @@ export class BatchWriter {
       counters.batches++;
       await w.batch.ack();
     }
-    return true;
   }
 
   /** Resets for a recreated stream, and puts lines the consumer skipped in front of the batch. */

@@ -14,6 +14,7 @@ import type { LineSink } from "./line-sink.js";
 import type { PartitionReader } from "./partition-reader.js";
 import type { Quarantine } from "./quarantine.js";
 import type { PartitionStateData, PartitionStateFile } from "./partition-state.js";
+import type { PartitionJournal } from "./partition-journal.js";
 
 export interface CollectorParts {
   readers: readonly PartitionReader[];
@@ -26,7 +27,7 @@ export interface CollectorParts {
    * Saved state per partition (exactly once across restarts), loaded and applied to the files
    * (cutBackUnsavedWrites) before the run. Partitions without one de-duplicate in memory only.
    */
-  states?: ReadonlyMap<number, { file: PartitionStateFile; data?: PartitionStateData }>;
+  states?: ReadonlyMap<number, { file: PartitionStateFile; data?: PartitionStateData; journal?: PartitionJournal }>;
   /** Shared with the readers when they count too (delivery gaps); fresh by default. */
   counters?: CollectorCounters;
   /** Lines per partition written and waiting while earlier ones are made durable (default 10,000). */
@@ -98,8 +99,9 @@ export class Collector {
           return; // stopped mid-retry: unacknowledged, so redelivered
         }
       }
-      // Everything received is written: make it durable and acknowledge it before stopping.
-      if (!(await writer.drain())) return;
+      // Everything received is written: make it durable and acknowledge it before stopping (and
+      // with a journal, checkpoint it, so the next start has nothing to replay).
+      if (!(await writer.close(stop.signal))) return;
     } catch (err) {
       // One partition failing stops the others: a collector half-running is worse than a clear exit.
       if (!signal.aborted) for (const r of this.parts.readers) void r.stop().catch(() => undefined);

@@ -21,6 +21,11 @@ export interface CollectorConfig {
   readonly consumer: string;
   /** fsync each written file before acknowledging its lines. */
   readonly fsync: boolean;
+  /**
+   * With fsync: each durability step appends what it wrote to the partition's journal (one
+   * fdatasync) instead of fsyncing every host file it touched; host files are fsynced at checkpoints.
+   */
+  readonly journal: boolean;
   readonly maxOpenFiles: number;
   readonly maxBatch: number;
   /** --linger: ms a small batch waits for more while lines keep coming (0: none). */

@@ -24,6 +24,12 @@ export interface FileSinkOptions {
   log: Logger;
   /** fsync each written file on flush (default true: a line is on disk before it is acknowledged). */
   fsync?: boolean;
+  /**
+   * fsync a dirty file when the open-file bound closes it (default true). False when a journal
+   * holds what was written (partition-journal.ts): the file is then fsynced by the next flush,
+   * through a descriptor of its own, so an eviction costs no fsync.
+   */
+  syncOnEvict?: boolean;
   /** Open files kept at most; the least recently used are closed first (default 1000). */
   maxOpenFiles?: number;
   /** Files of the pattern older than this many days are removed when a new file opens (default 7). */
@@ -74,6 +80,7 @@ export class FileSink implements LineSink {
   private readonly fs: SinkFileSystem;
   private readonly now: () => Date;
   private readonly fsync: boolean;
+  private readonly syncOnEvict: boolean;
   private readonly maxOpen: number;
   private readonly retentionMs: number;
   /** The current day's file of each host seen (open or not). */
@@ -93,6 +100,7 @@ export class FileSink implements LineSink {
     this.fs = opts.fs ?? nodeSinkFileSystem;
     this.now = opts.now ?? (() => new Date());
     this.fsync = opts.fsync ?? true;
+    this.syncOnEvict = opts.syncOnEvict ?? true;
     this.maxOpen = Math.max(1, opts.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES);
     this.retentionMs = (opts.retentionDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
   }
@@ -102,10 +110,14 @@ export class FileSink implements LineSink {
   }
 
   write(host: string, lines: readonly Uint8Array[]): Promise<number> {
+    return this.append(host, joinLines(lines));
+  }
+
+  /** Appends bytes already joined (joinLines: each line followed by "\n"); all or nothing, like write(). */
+  append(host: string, data: Uint8Array): Promise<number> {
     if (this.closed) return Promise.reject(new Error("the file sink is closed"));
     return this.serial(host, async () => {
       const hf = await this.fileFor(host);
-      const data = joinLines(lines);
       const before = hf.size;
       try {
         await hf.file!.append(data);
@@ -142,11 +154,8 @@ export class FileSink implements LineSink {
   private async syncHost(host: string): Promise<void> {
     const before = this.tails.get(host);
     if (before) await before; // the writes queued before the flush (their failures are the writer's)
-    let hf = this.current.get(host);
-    if (hf && !hf.file && isDirty(hf)) {
-      // Closed while dirty: its fsync at close failed. Open it again to fsync what it holds.
-      hf = await this.serial(host, () => this.fileFor(host));
-    }
+    const hf = this.current.get(host);
+    if (hf && !hf.file) return await this.syncClosed(hf);
     const file = hf?.file;
     if (!hf || !file || !isDirty(hf)) return;
     const upTo = hf.writes;
@@ -172,6 +181,13 @@ export class FileSink implements LineSink {
         errors.push(err);
       }
     }
+    for (const hf of this.current.values()) {
+      try {
+        await this.syncClosed(hf);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
     if (errors.length > 0) throw new AggregateError(errors, `closing ${errors.length} output files failed`);
   }
 
@@ -181,8 +197,10 @@ export class FileSink implements LineSink {
     let hf = this.current.get(host);
     let dirReady = false;
     if (hf && hf.name !== name) {
-      // Local midnight passed: finish yesterday's file before opening today's.
+      // Local midnight passed: finish yesterday's file before opening today's (fsynced even when
+      // closed earlier without: nothing reaches it afterwards).
       await this.closeFile(hf);
+      await this.syncClosed(hf);
       dirReady = hf.dirReady;
       hf = undefined;
     }
@@ -267,7 +285,7 @@ export class FileSink implements LineSink {
     );
   }
 
-  private async closeFile(hf: HostFile): Promise<void> {
+  private async closeFile(hf: HostFile, evicting = false): Promise<void> {
     const file = hf.file;
     if (!file) return;
     hf.file = undefined;
@@ -275,7 +293,7 @@ export class FileSink implements LineSink {
     try {
       // A flush's fsync may still run on this fd: close it only after (a reused fd must never be synced).
       while (hf.syncing) await hf.syncing;
-      if (this.fsync && isDirty(hf)) {
+      if (this.fsync && isDirty(hf) && (this.syncOnEvict || !evicting)) {
         const upTo = hf.writes;
         await file.sync();
         hf.synced = upTo;
@@ -284,6 +302,17 @@ export class FileSink implements LineSink {
       await file.close();
       this.stats.closed++;
     }
+  }
+
+  /**
+   * fsyncs a file closed while dirty (evicted without an fsync, or its fsync at close failed)
+   * through a descriptor of its own, leaving the open files as they are.
+   */
+  private async syncClosed(hf: HostFile): Promise<void> {
+    if (hf.file || !this.fsync || !isDirty(hf)) return;
+    const upTo = hf.writes;
+    await this.fs.syncPath(hf.path);
+    if (hf.synced < upTo) hf.synced = upTo;
   }
 
   /** Keeps open files under the bound by closing the least recently used idle ones. */
@@ -303,7 +332,7 @@ export class FileSink implements LineSink {
       victim ??= syncing;
       if (!victim) return; // every open file is in use right now; the bound is exceeded briefly
       this.stats.evicted++;
-      await this.closeFile(victim);
+      await this.closeFile(victim, true);
     }
   }
 

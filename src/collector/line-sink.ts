@@ -9,6 +9,8 @@ export interface LineSink {
    * retry the same lines without duplicating any. Returns the bytes written.
    */
   write(host: string, lines: readonly Uint8Array[]): Promise<number>;
+  /** The same for lines already joined by joinLines() (the journal keeps those very bytes). */
+  append?(host: string, data: Uint8Array): Promise<number>;
   /** Makes what was written for `hosts` (default: every host) durable before it is acknowledged. */
   flush(hosts?: Iterable<string>): Promise<void>;
   /**

@@ -82,6 +82,11 @@ export class PartitionStateFile {
     private readonly log?: Logger,
   ) {}
 
+  /** The counter of the newest save (0 before any): a journal's records name the save they follow. */
+  get saveCounter(): number {
+    return this.known?.counter ?? 0;
+  }
+
   /** Where the state is kept, for log lines. */
   get path(): string {
     return join(this.directory, STATE_DIR, `partition-${this.partition}.{0,1}.state`);

@@ -22,6 +22,8 @@ import { InFlightBytes } from "./in-flight-bytes.js";
 import { PushReader } from "./push-reader.js";
 import { Quarantine } from "./quarantine.js";
 import { cutBackUnsavedWrites, PartitionStateFile, type PartitionStateData } from "./partition-state.js";
+import { PartitionJournal } from "./partition-journal.js";
+import { replayJournal } from "./journal-replay.js";
 import { startDeadLetterWorker } from "../deadletter/worker.js";
 
 export async function runCollector(config: CollectorConfig, signal: AbortSignal, log: Logger): Promise<Collector | undefined> {
@@ -44,13 +46,17 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
       : await pullReaders(nc, config, recorded, partitions, log, (n) => (counters.deliveryGaps += n));
     // Saved partition states (pull readers: they can read skipped lines from the stream); files
     // are cut back to what was saved before anything is written.
-    const states = new Map<number, { file: PartitionStateFile; data?: PartitionStateData }>();
+    const states = new Map<number, { file: PartitionStateFile; data?: PartitionStateData; journal?: PartitionJournal }>();
+    const journals: PartitionJournal[] = [];
+    const journaled = config.fsync && config.journal;
     if (!config.streamTarget) {
       for (const partition of partitions) {
         const file = new PartitionStateFile(config.directory, partition, log);
-        const data = await file.load();
+        const journal = new PartitionJournal(config.directory, partition);
+        const data = await recoverPartition(file, journal, journaled, log);
         if (data) await cutBackUnsavedWrites(data, log);
-        states.set(partition, data ? { file, data } : { file });
+        if (journaled) journals.push(journal);
+        states.set(partition, { file, ...(data ? { data } : {}), ...(journaled ? { journal } : {}) });
         if (data) log.info(`partition ${partition}: written through sequence ${data.sequence} of "${data.stream}" (${file.path})`);
       }
     }
@@ -64,6 +70,8 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
         output: config.output,
         log,
         fsync: config.fsync,
+        // With a journal, a file closed by the open-file bound is fsynced at the next checkpoint.
+        syncOnEvict: !journaled,
         maxOpenFiles: config.maxOpenFiles,
       }),
       quarantine: new Quarantine({ directory: config.directory, log, fsync: config.fsync }),
@@ -80,6 +88,7 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
       if (!signal.aborted) await collector.run(signal);
     } finally {
       await deadLetters?.stop().catch((err: Error) => log.warn(`stopping the dead-letter worker: ${err.message}`));
+      for (const journal of journals) await journal.close().catch(() => undefined);
     }
     const c = collector.counters;
     log.info(
@@ -91,6 +100,34 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
     await nc.flush().catch(() => undefined);
     await nc.close();
   }
+}
+
+/**
+ * The partition's saved state with its journal applied: records made since the last checkpoint
+ * are written back into the host files, the state saved and the journal emptied (also when this
+ * run keeps no journal: what an earlier run acknowledged must not be lost). With `journaled`, the
+ * journal is then ready for this run's records.
+ */
+async function recoverPartition(file: PartitionStateFile, journal: PartitionJournal, journaled: boolean, log: Logger): Promise<PartitionStateData | undefined> {
+  let data = await file.load();
+  const found = await journal.read(file.saveCounter);
+  const source = `partition ${file.partition}`;
+  if (found.tornBytes > 0 && found.records.length + found.stale > 0) {
+    log.warn(`${source}: the journal ends in ${found.tornBytes} bytes of a record cut short (the collector stopped while writing it); its lines were not acknowledged and come again`);
+  }
+  const replayed = await replayJournal(data, found.records, log, source);
+  if (replayed) {
+    data = replayed.data;
+    log.info(`${source}: replayed ${found.records.length} journal record(s) since the last checkpoint: ${replayed.bytes} bytes written back into ${replayed.files} file(s), written through sequence ${data.sequence}`);
+  }
+  if (found.bytes > 0) {
+    if (data) await file.save(data);
+    await journal.start(file.saveCounter);
+  } else if (journaled) {
+    await journal.start(file.saveCounter);
+  }
+  if (!journaled) await journal.close();
+  return data;
 }
 
 async function pullReaders(

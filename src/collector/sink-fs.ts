@@ -30,6 +30,8 @@ export interface SinkFileSystem {
   /** Last modification time in ms, or undefined when the entry is gone. */
   mtimeMs(path: string): Promise<number | undefined>;
   remove(path: string): Promise<void>;
+  /** fsyncs a file that is not open here (what any descriptor wrote to it becomes durable). */
+  syncPath(path: string): Promise<void>;
 }
 
 class NodeAppendFile implements AppendFile {
@@ -91,4 +93,12 @@ export const nodeSinkFileSystem: SinkFileSystem = {
     }
   },
   remove: (path) => unlink(path),
+  async syncPath(path) {
+    const handle = await open(path, constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
 };

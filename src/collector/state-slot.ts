@@ -44,7 +44,7 @@ function checksum(counter: number, body: Uint8Array): string {
 // zlib.crc32 is in Node from 20.15; older Node 20 releases get the same function in JS.
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 let table: Int32Array | undefined;
-function crc32(data: Uint8Array, value = 0): number {
+export function crc32(data: Uint8Array, value = 0): number {
   if (nativeCrc32) return nativeCrc32(data, value);
   if (!table) {
     table = new Int32Array(256);

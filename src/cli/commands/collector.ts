@@ -25,6 +25,7 @@ export interface CollectorFlagValues extends ConnectionFlagValues {
   stream?: string;
   consumer?: string;
   fsync?: string;
+  journal?: string;
   maxOpenFiles?: string;
   batch?: string;
   linger?: string;
@@ -77,6 +78,7 @@ export function collectorConfigFrom(flags: CollectorFlagValues, env: NodeJS.Proc
     stream: given(flags.stream) ?? DEFAULT_STREAM,
     consumer: given(flags.consumer) ?? DEFAULT_CONSUMER,
     fsync: onOff("SHIPPER_FSYNC (--fsync)", flags.fsync ?? env.SHIPPER_FSYNC ?? "on"),
+    journal: onOff("SHIPPER_JOURNAL (--journal)", flags.journal ?? env.SHIPPER_JOURNAL ?? "on"),
     maxOpenFiles: parseInteger("--max-open-files", flags.maxOpenFiles ?? String(DEFAULT_MAX_OPEN_FILES), 1, 1_000_000),
     maxBatch: parseInteger("--batch", flags.batch ?? String(DEFAULT_MAX_BATCH), 1, 1_000_000),
     lingerMs: parseInteger("--linger", flags.linger ?? String(DEFAULT_LINGER_MS), 0, 1_000),
@@ -110,7 +112,13 @@ export function registerCollector(program: Command): void {
     )
     .option("--stream <name>", "stream (base) name when the deployment has no recorded layout", DEFAULT_STREAM)
     .option("--consumer <name>", "pull consumer name when the deployment has no recorded layout", DEFAULT_CONSUMER)
-    .addOption(new Option("--fsync <on|off>", "fsync written files before acknowledging their lines").env("SHIPPER_FSYNC"))
+    .addOption(new Option("--fsync <on|off>", "make written lines durable before acknowledging them").env("SHIPPER_FSYNC"))
+    .addOption(
+      new Option(
+        "--journal <on|off>",
+        "with --fsync on: one fsync a step per partition (a journal of what was written; host files fsynced at checkpoints) instead of one per host file",
+      ).env("SHIPPER_JOURNAL"),
+    )
     .option("--max-open-files <n>", "most output files open at once (least recently used closed first)", String(DEFAULT_MAX_OPEN_FILES))
     .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH))
     .option("--linger <ms>", "while lines keep coming, a batch under half of --batch waits this long for more (fewer fsyncs a line, a little latency); 0: never", String(DEFAULT_LINGER_MS))

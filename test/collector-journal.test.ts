@@ -1,0 +1,142 @@
+// The partition journal (partition-journal.ts) and its replay at start (journal-replay.ts): records
+// round-trip; a record cut anywhere, damaged, out of turn or of an older checkpoint is never read as
+// good; replay puts back bytes a power loss took from the host files, and leaves intact files as
+// they were.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeRecords, encodeRecord, PartitionJournal, type JournalEntry } from "../src/collector/partition-journal.js";
+import { replayJournal } from "../src/collector/journal-replay.js";
+import type { PartitionStateData } from "../src/collector/partition-state.js";
+import { inTempDir } from "../src/testkit/temp-dir.js";
+import { memoryLogger } from "../src/testkit/memory-logger.js";
+
+const enc = (s: string) => Buffer.from(s, "utf8");
+
+function entry(sequence: number, hosts: [string, string, number, string][]): { entry: JournalEntry; data: Buffer[] } {
+  return {
+    entry: { stream: "LOGS_0", streamCreated: "2026-11-27T00:00:00Z", sequence, hosts: hosts.map(([host, path, size, text]) => ({ host, path, size, origins: { o1: size }, length: Buffer.byteLength(text) })) },
+    data: hosts.map(([, , , text]) => enc(text)),
+  };
+}
+
+const joined = (buffers: Buffer[]) => Buffer.concat(buffers);
+
+test("collector journal - records round-trip, and only records of the current base, in turn, are read", () => {
+  const a = entry(10, [["h1", "/o/h1/f", 6, "a\nbb\n"], ["h2", "/o/h2/f", 2, "c\n"]]);
+  const b = entry(12, [["h1", "/o/h1/f", 8, "d\n"], ["h3", "/o/h3/f", 0, ""]]);
+  const bytes = joined([...encodeRecord(7, 0, a.entry, a.data), ...encodeRecord(7, 1, b.entry, b.data)]);
+  const got = decodeRecords(bytes, 7);
+  assert.equal(got.records.length, 2);
+  assert.equal(got.tornBytes, 0);
+  assert.deepEqual(got.records[0]!.hosts, a.entry.hosts);
+  assert.deepEqual(got.records[0]!.data.map((d) => d.toString()), ["a\nbb\n", "c\n"]);
+  assert.equal(got.records[1]!.sequence, 12);
+  assert.deepEqual(got.records[1]!.data.map((d) => d.toString()), ["d\n", ""]);
+  // Records of an older base were covered by a checkpoint; a newer base cannot be there.
+  assert.deepEqual({ ...decodeRecords(bytes, 8), records: [] }, { records: [], stale: 2, tornBytes: 0 });
+  assert.equal(decodeRecords(bytes, 6).records.length, 0);
+  assert.equal(decodeRecords(bytes, 6).tornBytes, bytes.length);
+  // Out of turn (a record left over from a failed append): reading stops there.
+  const skipped = joined([...encodeRecord(7, 0, a.entry, a.data), ...encodeRecord(7, 2, b.entry, b.data)]);
+  assert.equal(decodeRecords(skipped, 7).records.length, 1);
+});
+
+test("collector journal - a record cut at any byte, or with any byte changed, is not read", () => {
+  const a = entry(1, [["h1", "/o/h1/f", 3, "ab\n"]]);
+  const b = entry(2, [["h1", "/o/h1/f", 7, "cde\n"], ["h2", "/o/h2/f", 2, "x\n"]]);
+  const first = joined(encodeRecord(0, 0, a.entry, a.data));
+  const bytes = joined([first, ...encodeRecord(0, 1, b.entry, b.data)]);
+  for (let cut = first.length; cut < bytes.length; cut++) {
+    const got = decodeRecords(bytes.subarray(0, cut), 0);
+    assert.equal(got.records.length, 1, `cut at ${cut}`);
+    assert.equal(got.tornBytes, cut - first.length);
+  }
+  for (let at = first.length; at < bytes.length; at++) {
+    const damaged = Buffer.from(bytes);
+    damaged[at] = damaged[at]! ^ 0x20;
+    assert.equal(decodeRecords(damaged, 0).records.length, 1, `byte ${at} changed`);
+  }
+});
+
+test("collector journal - appends are read back; a checkpoint empties it and later records follow the new save", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const journal = new PartitionJournal(dir, 3);
+    await journal.start(5);
+    const a = entry(1, [["h1", join(dir, "h1"), 2, "a\n"]]);
+    await journal.append(a.entry, a.data);
+    await journal.append(entry(2, []).entry, []);
+    assert.equal(journal.length, 2);
+    const read = await journal.read(5);
+    assert.equal(read.records.length, 2);
+    assert.equal(read.bytes, journal.size);
+    let saved = false;
+    await journal.checkpoint(async () => {
+      saved = true;
+      return 6;
+    });
+    assert.ok(saved);
+    assert.equal(statSync(journal.path).size, 0);
+    const b = entry(3, [["h1", join(dir, "h1"), 4, "b\n"]]);
+    await journal.append(b.entry, b.data);
+    assert.equal((await journal.read(6)).records.length, 1);
+    assert.equal((await journal.read(5)).records.length, 0);
+    await journal.close();
+  }));
+
+test("collector journal - replay puts back what a power loss took, leaves intact files alone, and builds the state", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const { log, text } = memoryLogger();
+    const p1 = join(dir, "h1", "log");
+    const p2 = join(dir, "h2", "log");
+    mkdirSync(join(dir, "h1"));
+    writeFileSync(p1, "old\n"); // synced at the last checkpoint: 4 bytes
+    const state: PartitionStateData = { version: 2, stream: "LOGS_0", streamCreated: "c", sequence: 40, hosts: { h1: { path: p1, size: 4, origins: { o1: 4 } } } };
+    const r1 = entry(41, [["h1", p1, 8, "one\n"], ["h2", p2, 4, "uno\n"]]);
+    const r2 = entry(43, [["h1", p1, 12, "two\n"]]);
+    const records = decodeRecords(joined([...encodeRecord(9, 0, r1.entry, r1.data), ...encodeRecord(9, 1, r2.entry, r2.data)]), 9).records;
+    // The power loss: h1 lost its last write, h2's new file is gone with its directory.
+    writeFileSync(p1, "old\none\n");
+    const out = await replayJournal(state, records, log, "partition 0");
+    assert.ok(out);
+    assert.equal(readFileSync(p1, "utf8"), "old\none\ntwo\n");
+    assert.equal(readFileSync(p2, "utf8"), "uno\n");
+    assert.equal(out.data.sequence, 43);
+    assert.deepEqual(out.data.hosts.h1, { path: p1, size: 12, origins: { o1: 12 } });
+    assert.deepEqual(out.data.hosts.h2, { path: p2, size: 4, origins: { o1: 4 } });
+    assert.equal(state.hosts.h1!.size, 4, "the state passed in is not changed");
+    // Replaying again (a crash during the first replay) changes nothing.
+    await replayJournal(state, records, log, "partition 0");
+    assert.equal(readFileSync(p1, "utf8"), "old\none\ntwo\n");
+    assert.doesNotMatch(text(), /"level":40/, "no warning");
+  }));
+
+test("collector journal - replay: a file cut by someone else gets its bytes after what is left; an old day's removed file is not made again", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const { log, text } = memoryLogger();
+    const old = join(dir, "h1", "day1");
+    const now = join(dir, "h1", "day2");
+    const p2 = join(dir, "h2", "log");
+    mkdirSync(join(dir, "h1"));
+    mkdirSync(join(dir, "h2"));
+    writeFileSync(p2, "0123456789\n"); // the journal builds on 11 bytes
+    truncateSync(p2, 5); // someone cut it
+    const r1 = entry(5, [["h1", old, 4, "abc\n"], ["h2", p2, 15, "xyz\n"]]);
+    const r2 = entry(6, [["h1", now, 4, "def\n"]]);
+    const records = decodeRecords(joined([...encodeRecord(0, 0, r1.entry, r1.data), ...encodeRecord(0, 1, r2.entry, r2.data)]), 0).records;
+    const out = await replayJournal(undefined, records, log, "partition 2");
+    assert.ok(out);
+    assert.equal(existsSync(old), false, "yesterday's removed file stays removed");
+    assert.equal(readFileSync(now, "utf8"), "def\n");
+    assert.equal(readFileSync(p2, "utf8"), "01234xyz\n");
+    assert.equal(out.data.hosts.h2!.size, 9, "the mark follows the shift");
+    assert.equal(out.data.stream, "LOGS_0");
+    const warnings = text();
+    assert.match(warnings, /day1\\" is gone/);
+    assert.match(warnings, /shorter \(5 bytes\) than the 11 bytes/);
+  }));
+
+test("collector journal - no records: nothing to replay", async () => {
+  assert.equal(await replayJournal(undefined, [], memoryLogger().log, "partition 0"), undefined);
+});
