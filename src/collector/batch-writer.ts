@@ -20,6 +20,7 @@ import { DurabilityQueue } from "./durability-queue.js";
 import { mapLimited } from "./map-limited.js";
 import { hostDirectoryProblem } from "./host-directory.js";
 import { joinLines, type LineSink } from "./line-sink.js";
+import { JoinArena } from "./join-arena.js";
 import type { JournalEntry, PartitionJournal } from "./partition-journal.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
 import { rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
@@ -136,6 +137,7 @@ export class BatchWriter {
   private durable?: PartitionStateData;
   private readonly durability: DurabilityQueue<WrittenBatch>;
   private readonly retryContext: RetryContext;
+  private readonly arena = new JoinArena();
   /** With a journal: hosts whose files were written since the last checkpoint (fsynced at the next). */
   private readonly unsynced = new Set<string>();
   private lastCheckpoint = Date.now();
@@ -229,8 +231,8 @@ export class BatchWriter {
     let lines = 0;
     let bytes = 0;
     const perHost = [...routed.hosts];
-    // With a journal, joined here: the journal record holds these very bytes.
-    const joined = state?.journal && sink.append ? perHost.map(([host, hostLines]): [string, Buffer] => [host, joinLines(hostLines)]) : undefined;
+    // Joined into the partition's reused buffer; the journal record holds these very bytes.
+    const joined = sink.append ? this.arena.join(perHost) : undefined;
     const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines], i) =>
       this.retry(`writing the log of ${host}`, [batch], signal, () => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines))),
     );
