@@ -323,3 +323,43 @@ test("collector file sink - a file thought new but there after all is opened the
   await file.close();
   assert.equal(readFileSync(path, "utf8"), "123456");
 }));
+
+test("collector file sink - with a journal (syncOnEvict false): evicted files are not fsynced at close, but by the next flush, a bounded number at once", withDir(async (dir) => {
+  const events: string[] = [];
+  let running = 0;
+  let most = 0;
+  const fs: SinkFileSystem = {
+    ...nodeSinkFileSystem,
+    async openAppend(path, mode, fresh) {
+      const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
+      return { ...file, sizeAtOpen: file.sizeAtOpen, append: (d) => file.append(d), truncate: (n) => file.truncate(n), close: () => file.close(), sync: async () => {
+        events.push("fsync open");
+        await file.sync();
+      } };
+    },
+    async syncPath(path) {
+      running++;
+      most = Math.max(most, running);
+      events.push("fsync closed");
+      await new Promise((r) => setTimeout(r, 2));
+      await nodeSinkFileSystem.syncPath(path);
+      running--;
+    },
+  };
+  const output = parseOutputPattern("SHIPPER_OUTPUT", "out");
+  const sink = new FileSink({ directory: dir, output, log: capture().log, fs, maxOpenFiles: 2, syncOnEvict: false });
+  const hosts = Array.from({ length: 60 }, (_, i) => `h${i}`);
+  for (const host of hosts) await sink.write(host, [enc(host)]);
+  assert.deepEqual(events, [], "no fsync when the bound closes a file");
+  await sink.flush(hosts);
+  assert.equal(events.filter((e) => e === "fsync closed").length, 58);
+  assert.equal(events.filter((e) => e === "fsync open").length, 2);
+  assert.ok(most <= 16 && most > 1, `at most 16 fsyncs at once (${most})`);
+  events.length = 0;
+  await sink.flush(hosts);
+  assert.deepEqual(events, [], "clean files are not fsynced again");
+  await sink.write("h0", [enc("again")]);
+  await sink.close();
+  assert.deepEqual(events, ["fsync open"], "close fsyncs what is dirty");
+  assert.equal(readFileSync(join(dir, "h0", output.fileNameFor(new Date())), "utf8"), "h0\nagain\n");
+}));

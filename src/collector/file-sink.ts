@@ -10,6 +10,7 @@ import type { OutputPattern } from "../config/output-pattern.js";
 import type { Logger } from "../shared/log.js";
 import { hostDirectory } from "./host-directory.js";
 import { joinLines, type LineSink } from "./line-sink.js";
+import { mapLimited } from "./map-limited.js";
 import { nodeSinkFileSystem, type AppendFile, type SinkFileSystem } from "./sink-fs.js";
 
 export const DIRECTORY_MODE = 0o755;
@@ -17,6 +18,8 @@ export const FILE_MODE = 0o644;
 export const DEFAULT_MAX_OPEN_FILES = 1000;
 export const DEFAULT_RETENTION_DAYS = 7;
 const DAY_MS = 86_400_000;
+/** fsyncs running at once in a flush: more than the thread pool runs gains nothing. */
+const SYNCS_AT_ONCE = 16;
 
 export interface FileSinkOptions {
   directory: string;
@@ -146,9 +149,11 @@ export class FileSink implements LineSink {
   async flush(hosts?: Iterable<string>): Promise<void> {
     if (!this.fsync) return;
     const targets = hosts ? [...hosts] : [...this.current.keys()];
-    const results = await Promise.allSettled(targets.map((host) => this.syncHost(host)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
+    // A bounded number at once: a checkpoint may fsync 10,000 hosts' files, most of them closed,
+    // and each of those needs a descriptor of its own while it runs.
+    const failures: unknown[] = [];
+    await mapLimited(targets, SYNCS_AT_ONCE, (host) => this.syncHost(host).catch((err: unknown) => void failures.push(err)));
+    if (failures.length > 0) throw failures[0];
   }
 
   private async syncHost(host: string): Promise<void> {
