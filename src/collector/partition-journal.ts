@@ -178,15 +178,7 @@ export class PartitionJournal {
    * is in the files and the state). Later records follow that save.
    */
   start(base: number): Promise<void> {
-    return this.serial(async () => {
-      const fh = await this.handle();
-      await fh.truncate(0);
-      await fh.datasync();
-      this.base = base;
-      this.size = 0;
-      this.syncedSize = 0;
-      this.records = 0;
-    });
+    return this.serial(() => this.empty(base));
   }
 
   /**
@@ -225,16 +217,18 @@ export class PartitionJournal {
    * after every append asked for before it, and before any asked for after.
    */
   checkpoint(save: () => Promise<number>): Promise<void> {
-    return this.serial(async () => {
-      const base = await save();
-      const fh = await this.handle();
-      await fh.truncate(0);
-      await fh.datasync();
-      this.base = base;
-      this.size = 0;
-      this.syncedSize = 0;
-      this.records = 0;
-    });
+    return this.serial(async () => this.empty(await save()));
+  }
+
+  /** Truncates the journal (durably); what is appended next follows the save with counter `base`. */
+  private async empty(base: number): Promise<void> {
+    const fh = await this.handle();
+    await fh.truncate(0);
+    await fh.datasync();
+    this.base = base;
+    this.size = 0;
+    this.syncedSize = 0;
+    this.records = 0;
   }
 
   async close(): Promise<void> {
