@@ -11,6 +11,14 @@ import { replayJournal } from "../src/collector/journal-replay.js";
 import type { PartitionStateData } from "../src/collector/partition-state.js";
 import { inTempDir } from "../src/testkit/temp-dir.js";
 import { memoryLogger } from "../src/testkit/memory-logger.js";
+import { BatchWriter } from "../src/collector/batch-writer.js";
+import { newCounters } from "../src/collector/counters.js";
+import { FileSink } from "../src/collector/file-sink.js";
+import { PartitionStateFile } from "../src/collector/partition-state.js";
+import type { MessageBatch } from "../src/collector/partition-reader.js";
+import { Quarantine } from "../src/collector/quarantine.js";
+import { parseOutputPattern } from "../src/config/output-pattern.js";
+import { SubjectParser } from "../src/protocol/subjects.js";
 
 const enc = (s: string) => Buffer.from(s, "utf8");
 
@@ -140,3 +148,65 @@ test("collector journal - replay: a file cut by someone else gets its bytes afte
 test("collector journal - no records: nothing to replay", async () => {
   assert.equal(await replayJournal(undefined, [], memoryLogger().log, "partition 0"), undefined);
 });
+
+/** A batch writer with a real file sink, state file and journal, on partition 0 of `dir`. */
+async function journaledWriter(dir: string, journal: PartitionJournal) {
+  const { log } = memoryLogger();
+  const file = new PartitionStateFile(dir, 0, log);
+  await journal.start(file.saveCounter);
+  const acked: number[] = [];
+  const writer = new BatchWriter({
+    sink: new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "log"), log, syncOnEvict: false }),
+    quarantine: new Quarantine({ directory: dir, log, fsync: false }),
+    parser: new SubjectParser("logs"),
+    counters: newCounters(),
+    log,
+    source: "test",
+    retry: { firstMs: 5, maxMs: 20 },
+    state: { file, journal },
+  });
+  const batch = (first: number, texts: string[]): MessageBatch => ({
+    messages: texts.map((text, i) => ({ subject: `logs.p0.${i % 2 ? "b" : "a"}`, data: enc(text), stream: "LOGS_0", sequence: first + i, deliveries: 1 })),
+    ack: async () => void acked.push(first),
+    working: () => undefined,
+  });
+  return { writer, file, batch, acked };
+}
+
+test("collector journal - with a journal, each batch's record is durable before its acknowledgement, and a clean stop checkpoints", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const journal = new PartitionJournal(dir, 0);
+    const { writer, file, batch, acked } = await journaledWriter(dir, journal);
+    const signal = new AbortController().signal;
+    assert.equal(await writer.write(batch(1, ["a1", "b1", "a2"]), signal), true);
+    assert.equal(await writer.write(batch(4, ["a3", "b2"]), signal), true);
+    assert.deepEqual(acked, [1, 4]);
+    const held = await journal.read(file.saveCounter);
+    assert.equal(held.records.length >= 2, true, "the batches' records (and the new files') are in the journal");
+    const last = held.records.at(-1)!;
+    assert.equal(last.sequence, 5);
+    assert.deepEqual(last.data.map((d) => d.toString()).sort(), ["a3\n", "b2\n"]);
+    assert.equal(await writer.close(signal), true);
+    assert.equal(statSync(journal.path).size, 0, "a clean stop leaves the journal empty");
+    const saved = await new PartitionStateFile(dir, 0).load();
+    assert.equal(saved?.sequence, 5);
+    assert.equal(saved?.hosts.a?.size, "a1\na2\na3\n".length);
+    await journal.close();
+  }));
+
+test("collector journal - a failed fdatasync of the journal stops the writer without acknowledging (never retried)", { timeout: 10_000 }, () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    let syncs = 0;
+    class FailingJournal extends PartitionJournal {
+      override sync(): Promise<void> {
+        syncs++;
+        return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+      }
+    }
+    const journal = new FailingJournal(dir, 0);
+    const { writer, batch, acked } = await journaledWriter(dir, journal);
+    await assert.rejects(writer.write(batch(1, ["a1"]), new AbortController().signal), /could not be made durable \(EIO: i\/o error, fdatasync\)/);
+    assert.deepEqual(acked, []);
+    assert.equal(syncs, 1);
+    await journal.close();
+  }));

@@ -351,11 +351,7 @@ export class BatchWriter {
    */
   private async makeJournaled(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
     const journal = this.opts.state!.journal!;
-    try {
-      await journal.sync();
-    } catch (err) {
-      throw new Error(`the partition journal "${journal.path}" could not be made durable (${(err as Error).message}); stopping without acknowledging, a restart replays what it holds`, { cause: err });
-    }
+    await this.syncJournal(journal);
     await this.acknowledge(group);
     if (journal.size >= (this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) || Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS)) {
       return await this.checkpoint(signal);
@@ -415,11 +411,18 @@ export class BatchWriter {
     const journal = this.opts.state?.journal;
     if (!journal) return await this.saveState(batches, signal);
     const entry = this.journalEntry(hosts, () => 0);
-    // Synced before anything is written to the new files, as a state save would be.
-    return (await this.retry("writing the partition journal", batches, signal, async () => {
-      await journal.append(entry, []);
+    if (!(await this.retry("writing the partition journal", batches, signal, () => journal.append(entry, [])))) return false;
+    await this.syncJournal(journal); // before anything is written to the new files, as a state save would be
+    return true;
+  }
+
+  /** fdatasync of the journal; a failure is thrown, never retried (see makeJournaled). */
+  private async syncJournal(journal: PartitionJournal): Promise<void> {
+    try {
       await journal.sync();
-    })) !== undefined;
+    } catch (err) {
+      throw new Error(`the partition journal "${journal.path}" could not be made durable (${(err as Error).message}); stopping without acknowledging, a restart replays what it holds`, { cause: err });
+    }
   }
 
   private async acknowledge(group: WrittenBatch[]): Promise<void> {
