@@ -19,6 +19,7 @@ import type { MessageBatch } from "../src/collector/partition-reader.js";
 import { Quarantine } from "../src/collector/quarantine.js";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
 import { SubjectParser } from "../src/protocol/subjects.js";
+import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
 
 const enc = (s: string) => Buffer.from(s, "utf8");
 
@@ -150,13 +151,14 @@ test("collector journal - no records: nothing to replay", async () => {
 });
 
 /** A batch writer with a real file sink, state file and journal, on partition 0 of `dir`. */
-async function journaledWriter(dir: string, journal: PartitionJournal) {
+async function journaledWriter(dir: string, journal: PartitionJournal, opts: { fs?: SinkFileSystem; checkpointBytes?: number } = {}) {
   const { log } = memoryLogger();
   const file = new PartitionStateFile(dir, 0, log);
   await journal.start(file.saveCounter);
   const acked: number[] = [];
   const writer = new BatchWriter({
-    sink: new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "log"), log, syncOnEvict: false }),
+    ...(opts.checkpointBytes ? { checkpointBytes: opts.checkpointBytes } : {}),
+    sink: new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "log"), log, syncOnEvict: false, ...(opts.fs ? { fs: opts.fs } : {}) }),
     quarantine: new Quarantine({ directory: dir, log, fsync: false }),
     parser: new SubjectParser("logs"),
     counters: newCounters(),
@@ -186,7 +188,7 @@ test("collector journal - with a journal, each batch's record is durable before 
     const last = held.records.at(-1)!;
     assert.equal(last.sequence, 5);
     assert.deepEqual(last.data.map((d) => d.toString()).sort(), ["a3\n", "b2\n"]);
-    assert.equal(await writer.close(signal), true);
+    assert.equal(await writer.close(), true);
     assert.equal(statSync(journal.path).size, 0, "a clean stop leaves the journal empty");
     const saved = await new PartitionStateFile(dir, 0).load();
     assert.equal(saved?.sequence, 5);
@@ -208,5 +210,27 @@ test("collector journal - a failed fdatasync of the journal stops the writer wit
     await assert.rejects(writer.write(batch(1, ["a1"]), new AbortController().signal), /could not be made durable \(EIO: i\/o error, fdatasync\)/);
     assert.deepEqual(acked, []);
     assert.equal(syncs, 1);
+    await journal.close();
+  }));
+
+test("collector journal - a checkpoint whose fsync fails stops the writer (never retried) and leaves the journal whole for the restart", { timeout: 10_000 }, () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    let syncs = 0;
+    const fs: SinkFileSystem = {
+      ...nodeSinkFileSystem,
+      async openAppend(path, mode, fresh) {
+        const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
+        return { sizeAtOpen: file.sizeAtOpen, append: (d) => file.append(d), truncate: (n) => file.truncate(n), close: () => file.close(), sync: async () => {
+          syncs++;
+          throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+        } };
+      },
+    };
+    const journal = new PartitionJournal(dir, 0);
+    const { writer, file, batch, acked } = await journaledWriter(dir, journal, { fs, checkpointBytes: 1 });
+    await assert.rejects(writer.write(batch(1, ["a1", "b1"]), new AbortController().signal), /checkpointing .* failed \(fsync of the host files or the state save: EIO/);
+    assert.deepEqual(acked, [1], "the batch's record was durable, so it was acknowledged before the checkpoint");
+    assert.equal(syncs, 2, "one fsync attempt for each of the two files, not retried");
+    assert.equal((await journal.read(file.saveCounter)).records.length >= 1, true, "the journal still holds the batch");
     await journal.close();
   }));

@@ -292,12 +292,13 @@ export class BatchWriter {
 
   /**
    * The durability step for written batches, in order: fsync their files, save the state at the
-   * last one's end, acknowledge each. False when stopped while retrying (none acknowledged).
+   * last one's end, acknowledge each (with a journal: makeJournaled). False when stopped while
+   * retrying (none acknowledged).
    */
   private async makeDurable(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
-    const { sink, counters } = this.opts;
+    if (this.opts.state?.journal) return this.makeJournaled(group);
+    const { sink } = this.opts;
     const batches = group.map((w) => w.batch);
-    if (this.opts.state?.journal) return this.makeJournaled(group, signal);
     const touched = new Set<string>();
     for (const w of group) for (const host of w.touched) touched.add(host);
     if (touched.size > 0) {
@@ -349,12 +350,12 @@ export class BatchWriter {
    * the pages it could not write, and a second try can report success without them, so the
    * partition stops and a restart replays what the journal really holds.
    */
-  private async makeJournaled(group: WrittenBatch[], signal: AbortSignal): Promise<boolean> {
+  private async makeJournaled(group: WrittenBatch[]): Promise<boolean> {
     const journal = this.opts.state!.journal!;
     await this.syncJournal(journal);
     await this.acknowledge(group);
     if (journal.size >= (this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) || Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS)) {
-      return await this.checkpoint(signal);
+      await this.checkpoint();
     }
     return true;
   }
@@ -377,33 +378,36 @@ export class BatchWriter {
    * fsyncs the files written since the last checkpoint, saves the state and empties the journal.
    * Runs inside a durability step (or once they are all done), so no record is being made meanwhile.
    */
-  private async checkpoint(signal: AbortSignal): Promise<boolean> {
+  private async checkpoint(): Promise<void> {
     const { state, sink } = this.opts;
     const journal = state!.journal!;
-    const ok = await this.retry("checkpointing the partition journal (fsync of the host files, state save)", [], signal, () =>
-      journal.checkpoint(async () => {
+    try {
+      await journal.checkpoint(async () => {
         // Taken when the checkpoint runs: the journal then holds exactly the records behind `durable`.
         const hosts = [...this.unsynced];
         if (hosts.length > 0) await sink.flush(hosts);
         await state!.file.save(this.durable!);
         for (const host of hosts) this.unsynced.delete(host);
         return state!.file.saveCounter;
-      }),
-    );
-    if (!ok) return false;
+      });
+    } catch (err) {
+      // Not retried, for the reason a journal fdatasync is not (makeJournaled): a retried fsync can
+      // succeed without the pages the failed one dropped. The journal still holds every record,
+      // and a restart writes them back.
+      throw new Error(`checkpointing "${journal.path}" failed (fsync of the host files or the state save: ${(err as Error).message}); stopping, a restart replays the journal`, { cause: err });
+    }
     this.lastCheckpoint = Date.now();
-    return true;
   }
 
   /**
    * Everything written is made durable and acknowledged, and with a journal a last checkpoint
    * leaves it empty (a clean stop: the next start has nothing to replay). False when stopped first.
    */
-  async close(signal: AbortSignal): Promise<boolean> {
+  async close(): Promise<boolean> {
     if (!(await this.drain())) return false;
     const journal = this.opts.state?.journal;
-    if (!journal || !this.durable || (journal.length === 0 && this.unsynced.size === 0)) return true;
-    return await this.checkpoint(signal);
+    if (journal && this.durable && (journal.length > 0 || this.unsynced.size > 0)) await this.checkpoint();
+    return true;
   }
 
   /** Records hosts' new files before anything is written to them: in the journal, or a state save. */

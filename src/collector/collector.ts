@@ -101,7 +101,7 @@ export class Collector {
       }
       // Everything received is written: make it durable and acknowledge it before stopping (and
       // with a journal, checkpoint it, so the next start has nothing to replay).
-      if (!(await writer.close(stop.signal))) return;
+      if (!(await writer.close())) return;
     } catch (err) {
       // One partition failing stops the others: a collector half-running is worse than a clear exit.
       if (!signal.aborted) for (const r of this.parts.readers) void r.stop().catch(() => undefined);
