@@ -78,6 +78,7 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
   const tree = new OutputTree(out, fleet.hosts.length);
   const collector: RunningShipper = startCollector({ url: ctx.bench.url, config: ctx.config, directory: out, logFile: join(dir, "collector.log"), extraArgs });
   const sampler = new ProcSampler(collector.pid, 200);
+  let run: CollectorRun;
   try {
     // The clock starts when the first line is delivered to the collector, so reading ahead and
     // opening the hosts' files count (at the first bytes written, most of a small backlog was
@@ -102,7 +103,7 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
       throw new Error(`every line was acknowledged but the output files hold ${bytes} of ${fleet.outputBytes} bytes: lines acknowledged unwritten (or written twice); see ${dir}`);
     }
     sampler.sample();
-    return {
+    run = {
       linesPerSecond,
       peakMB: collector.peakMB(),
       maxOpenFiles: sampler.maxOpenFiles,
@@ -114,6 +115,8 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
     const code = await collector.stop();
     if (code !== 0) log(`collector exited with code ${code}; log in ${dir}`);
   }
+  // The peak includes the clean stop (its last checkpoint fsyncs and saves every partition).
+  return { ...run, peakMB: Math.max(run.peakMB, collector.peakAtStopMB || 0) };
 }
 
 export async function measureCollector(ctx: BenchContext): Promise<Figure[]> {

@@ -64,7 +64,10 @@ export class RunningShipper {
     return this.proc.pid;
   }
 
-  /** Peak resident memory so far (VmHWM), MB; read it before stopping. */
+  /** The highest VmHWM seen while stop() waited for the exit (what shutting down took), MB. */
+  peakAtStopMB = Number.NaN;
+
+  /** Peak resident memory so far (VmHWM), MB; read it before stopping, or use peakAtStopMB after. */
   peakMB(): number {
     return procMemory(this.pid)?.peakMB ?? Number.NaN;
   }
@@ -77,7 +80,14 @@ export class RunningShipper {
 
   async stop(): Promise<number | null> {
     running.delete(this);
-    const exit = await this.proc.stop();
+    // VmHWM only grows: the last reading before the process is gone is its peak, shutdown included.
+    const sample = () => {
+      const peak = procMemory(this.pid)?.peakMB;
+      if (peak !== undefined && !(peak <= this.peakAtStopMB)) this.peakAtStopMB = peak;
+    };
+    sample();
+    const sampler = setInterval(sample, 10);
+    const exit = await this.proc.stop().finally(() => clearInterval(sampler));
     writeFileSync(this.logFile, exit.stdout + exit.stderr);
     return exit.code;
   }
