@@ -131,7 +131,8 @@ test("collector journal - replay: a file cut by someone else gets its bytes afte
     mkdirSync(join(dir, "h2"));
     writeFileSync(p2, "0123456789\n"); // the journal builds on 11 bytes
     truncateSync(p2, 5); // someone cut it
-    const r1 = entry(5, [["h1", old, 4, "abc\n"], ["h2", p2, 15, "xyz\n"]]);
+    const p3 = join(dir, "h3", "log"); // removed by hand, with the 6 bytes before the journal's
+    const r1 = entry(5, [["h1", old, 4, "abc\n"], ["h2", p2, 15, "xyz\n"], ["h3", p3, 10, "four\n"]]);
     const r2 = entry(6, [["h1", now, 4, "def\n"]]);
     const records = decodeRecords(joined([...encodeRecord(0, 0, r1.entry, r1.data), ...encodeRecord(0, 1, r2.entry, r2.data)]), 0).records;
     const out = await replayJournal(undefined, records, log, "partition 2");
@@ -140,10 +141,13 @@ test("collector journal - replay: a file cut by someone else gets its bytes afte
     assert.equal(readFileSync(now, "utf8"), "def\n");
     assert.equal(readFileSync(p2, "utf8"), "01234xyz\n");
     assert.equal(out.data.hosts.h2!.size, 9, "the mark follows the shift");
+    assert.equal(readFileSync(p3, "utf8"), "four\n", "a gone file is made again without a hole");
+    assert.equal(out.data.hosts.h3!.size, 5);
     assert.equal(out.data.stream, "LOGS_0");
     const warnings = text();
     assert.match(warnings, /day1\\" is gone/);
-    assert.match(warnings, /shorter \(5 bytes\) than the 11 bytes/);
+    assert.match(warnings, /shorter \(5 bytes\) but the journal builds on 11 bytes/);
+    assert.match(warnings, /h3\/log\\" is gone but the journal builds on 5 bytes/);
   }));
 
 test("collector journal - no records: nothing to replay", async () => {

@@ -58,9 +58,10 @@ export async function replayJournal(state: PartitionStateData | undefined, recor
     }
     // A file shorter than where the journal's first write to it starts was cut by someone else
     // after the collector stopped: its bytes go after what is there, as a running collector would.
+    // (A file gone altogether counts as empty: its bytes start a new one, with no hole before them.)
     const start = list[0]!.at;
-    const shift = size !== undefined && size < start ? size - start : 0;
-    if (shift < 0) log.warn(`${source}: "${path}" is shorter (${size} bytes) than the ${start} bytes the journal builds on: changed by someone else; its journal bytes are written after it`);
+    const shift = (size ?? 0) < start ? (size ?? 0) - start : 0;
+    if (shift < 0) log.warn(`${source}: "${path}" is ${size === undefined ? "gone" : `shorter (${size} bytes)`} but the journal builds on ${start} bytes of it: changed by someone else; its journal bytes are written after what is there`);
     if (size === undefined) await mkdir(dirname(path), { recursive: true, mode: DIRECTORY_MODE });
     const fh = await open(path, constants.O_WRONLY | constants.O_CREAT, FILE_MODE);
     try {
