@@ -155,13 +155,14 @@ test("collector journal - no records: nothing to replay", async () => {
 });
 
 /** A batch writer with a real file sink, state file and journal, on partition 0 of `dir`. */
-async function journaledWriter(dir: string, journal: PartitionJournal, opts: { fs?: SinkFileSystem; checkpointBytes?: number } = {}) {
+async function journaledWriter(dir: string, journal: PartitionJournal, opts: { fs?: SinkFileSystem; checkpointBytes?: number; checkpointMs?: number } = {}) {
   const { log } = memoryLogger();
   const file = new PartitionStateFile(dir, 0, log);
   await journal.start(file.saveCounter);
   const acked: number[] = [];
   const writer = new BatchWriter({
     ...(opts.checkpointBytes ? { checkpointBytes: opts.checkpointBytes } : {}),
+    ...(opts.checkpointMs ? { checkpointMs: opts.checkpointMs } : {}),
     sink: new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "log"), log, syncOnEvict: false, ...(opts.fs ? { fs: opts.fs } : {}) }),
     quarantine: new Quarantine({ directory: dir, log, fsync: false }),
     parser: new SubjectParser("logs"),
@@ -236,5 +237,20 @@ test("collector journal - a checkpoint whose fsync fails stops the writer (never
     assert.deepEqual(acked, [1], "the batch's record was durable, so it was acknowledged before the checkpoint");
     assert.equal(syncs, 2, "one fsync attempt for each of the two files, not retried");
     assert.equal((await journal.read(file.saveCounter)).records.length >= 1, true, "the journal still holds the batch");
+    await journal.close();
+  }));
+
+test("collector journal - a partition gone quiet is checkpointed after the checkpoint interval", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const journal = new PartitionJournal(dir, 0);
+    const { writer, batch } = await journaledWriter(dir, journal, { checkpointMs: 100 });
+    assert.equal(await writer.write(batch(1, ["a1", "b1"]), new AbortController().signal), true);
+    assert.ok(statSync(journal.path).size > 0, "the batch's record waits in the journal");
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(statSync(journal.path).size, 0, "checkpointed while idle");
+    const saved = await new PartitionStateFile(dir, 0).load();
+    assert.equal(saved?.sequence, 2);
+    assert.equal(saved?.hosts.a?.size, 3);
+    writer.dispose();
     await journal.close();
   }));

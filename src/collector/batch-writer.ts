@@ -138,8 +138,18 @@ export class BatchWriter {
   private readonly durability: DurabilityQueue<WrittenBatch>;
   private readonly retryContext: RetryContext;
   private readonly arena = new JoinArena();
-  /** With a journal: hosts whose files were written since the last checkpoint (fsynced at the next). */
-  private readonly unsynced = new Set<string>();
+  /**
+   * With a journal: hosts whose files were written since the last checkpoint (fsynced at the
+   * next), each with the number of its last batch, so a checkpoint keeps a host that a later
+   * batch wrote again while its fsync ran.
+   */
+  private readonly unsynced = new Map<string, number>();
+  private journaledBatches = 0;
+  /** With a journal: the checkpoint of a partition gone quiet (armed after each step). */
+  private idleTimer?: NodeJS.Timeout;
+  /** A checkpoint made while idle failed: the next batch (or close) stops the partition with it. */
+  private idleFailure?: Error;
+  private disposed = false;
   private lastCheckpoint = Date.now();
 
   constructor(private readonly opts: BatchWriterOptions) {
@@ -171,6 +181,7 @@ export class BatchWriter {
    * any later batch is acknowledged).
    */
   async pipeline(batch: MessageBatch, signal: AbortSignal): Promise<boolean> {
+    if (this.idleFailure) throw this.idleFailure;
     const written = await this.writeAhead(batch, signal);
     if (!written) return false;
     return await this.durability.add(written, signal);
@@ -331,9 +342,10 @@ export class BatchWriter {
     for (const [host, mark] of end.hosts) durable.hosts[host] = mark;
     durable.sequence = Math.max(durable.sequence, end.sequence);
     const lengths = new Map<string, number>();
+    const number = ++this.journaledBatches;
     for (const [host, data] of bytes) {
       lengths.set(host, data.length);
-      this.unsynced.add(host);
+      this.unsynced.set(host, number);
     }
     // Every written host's mark changed (its size), so the hosts of `end` hold them all, in any order:
     // the data goes in the order of the entry's hosts.
@@ -354,10 +366,32 @@ export class BatchWriter {
     const journal = this.opts.state!.journal!;
     await this.syncJournal(journal);
     await this.acknowledge(group);
-    if (journal.size >= (this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) || Date.now() - this.lastCheckpoint >= (this.opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS)) {
+    const every = this.opts.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
+    if (journal.size >= (this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) || Date.now() - this.lastCheckpoint >= every) {
       await this.checkpoint();
     }
+    // A partition that goes quiet is checkpointed too, so its files do not wait unsynced (and its
+    // journal unreplayed) until the next line or a stop.
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.checkpointIdle(), every);
+    this.idleTimer.unref();
     return true;
+  }
+
+  /**
+   * The idle checkpoint. It may run beside a step: it is queued with the journal's records, and
+   * covers every record before it. A failure is logged at once and stops the partition at its
+   * next batch or its stop (the journal still holds every record).
+   */
+  private async checkpointIdle(): Promise<void> {
+    const journal = this.opts.state?.journal;
+    if (!journal || this.disposed || this.idleFailure || (journal.length === 0 && this.unsynced.size === 0)) return;
+    try {
+      await this.checkpoint();
+    } catch (err) {
+      this.idleFailure = err as Error;
+      this.opts.log.error(`${this.opts.source}: ${(err as Error).message}`);
+    }
   }
 
   /** A journal record of the durable state for `hosts`; `length` gives (and gathers) each host's bytes. */
@@ -376,18 +410,22 @@ export class BatchWriter {
 
   /**
    * fsyncs the files written since the last checkpoint, saves the state and empties the journal.
-   * Runs inside a durability step (or once they are all done), so no record is being made meanwhile.
+   * It runs in the journal's queue, after every record appended before it. A batch moves
+   * `durable` and `unsynced` on together, after its writes and before its record is appended, so
+   * both are copied at once when the checkpoint starts: a batch that moves them on while the
+   * fsyncs run is neither in the state saved nor taken out of `unsynced`, and its record comes
+   * after the checkpoint.
    */
   private async checkpoint(): Promise<void> {
     const { state, sink } = this.opts;
     const journal = state!.journal!;
     try {
       await journal.checkpoint(async () => {
-        // Taken when the checkpoint runs: the journal then holds exactly the records behind `durable`.
-        const hosts = [...this.unsynced];
-        if (hosts.length > 0) await sink.flush(hosts);
-        await state!.file.save(this.durable!);
-        for (const host of hosts) this.unsynced.delete(host);
+        const hosts = new Map(this.unsynced);
+        const saved = copyState(this.durable!);
+        if (hosts.size > 0) await sink.flush(hosts.keys());
+        await state!.file.save(saved);
+        for (const [host, number] of hosts) if (this.unsynced.get(host) === number) this.unsynced.delete(host);
         return state!.file.saveCounter;
       });
     } catch (err) {
@@ -404,10 +442,18 @@ export class BatchWriter {
    * leaves it empty (a clean stop: the next start has nothing to replay). False when stopped first.
    */
   async close(): Promise<boolean> {
+    clearTimeout(this.idleTimer);
+    if (this.idleFailure) throw this.idleFailure;
     if (!(await this.drain())) return false;
     const journal = this.opts.state?.journal;
     if (journal && this.durable && (journal.length > 0 || this.unsynced.size > 0)) await this.checkpoint();
     return true;
+  }
+
+  /** No idle checkpoint runs from now on (the partition's loop has ended, however it ended). */
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.idleTimer);
   }
 
   /** Records hosts' new files before anything is written to them: in the journal, or a state save. */

@@ -110,6 +110,7 @@ export class Collector {
       throw new Error(`${reader.source}: ${(err as Error).message}`, { cause: err });
     } finally {
       signal.removeEventListener("abort", onAbort);
+      writer.dispose();
     }
     if (!signal.aborted) {
       for (const r of this.parts.readers) void r.stop().catch(() => undefined);
