@@ -1,6 +1,7 @@
-// The journal of one partition (`<directory>/.shipper/partition-<N>.journal`): what each durability
-// step wrote, appended and fdatasynced once before the step's lines are acknowledged. It replaces
-// one fsync per host file per step (thousands a second with many hosts) by one for the partition;
+// The journal of one partition (`<directory>/.shipper/partition-<N>.journal`): what each batch
+// wrote, appended right after its writes, and fdatasynced once per durability step before the
+// step's lines are acknowledged. It replaces one fsync per host file per step (thousands a second
+// with many hosts) by one for the partition;
 // the host files are fsynced only at a checkpoint, together with a save of the partition state,
 // after which the journal starts again empty. A crash (even a power loss that drops the host files'
 // unsynced pages) is repaired at start by writing every record's bytes back into its files
@@ -12,7 +13,7 @@
 // were already covered by a checkpoint (one that saved the state and then died before emptying the
 // journal) and are ignored. `index` counts records since that checkpoint, so bytes left over from
 // an append that failed can never be read as a record. The meta names, per host, its file, the
-// file's size after the step, its latest origins and how many of the data bytes are its (the
+// file's size after the batch, its latest origins and how many of the data bytes are its (the
 // bytes that end at that size); the data is those bytes, host after host.
 import { constants } from "node:fs";
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
