@@ -10,6 +10,10 @@
 // routed, so N+1 cannot change it; the saved state is a separate durable copy that only
 // those copies (in order) and new-file records change. Bytes of N+1 already in the files when N's
 // state is saved are past N's recorded sizes, and a restart cuts them back (cutBackUnsavedWrites).
+//
+// With a journal (the default with fsync; partition-journal.ts), each batch's record (that same
+// state, and its bytes) is appended right after its writes, the durability step is one fdatasync
+// of the journal, and the host files are fsynced and the state saved at checkpoints.
 import { parseMsgId } from "../protocol/msg-id.js";
 import { parsePart } from "../protocol/line-parts.js";
 import { parseBatchCount, splitBatch } from "../protocol/batch.js";
