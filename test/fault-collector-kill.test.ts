@@ -40,6 +40,11 @@ test("fault collector - SIGKILL and a simulated power loss (host files cut back 
 // Without the journal every host file is fsynced before each acknowledgement: the guarantee holds too.
 test("fault collector - SIGKILL at random points with --journal off", (t) => killAndCount(t, ["--journal", "off"]));
 
+// A journal left by a killed run is replayed by the next even when that one keeps none, and the
+// other way round: switching the setting between restarts loses and duplicates nothing.
+test("fault collector - SIGKILL with --journal switched on and off between restarts", (t) =>
+  killAndCount(t, [], { flagsFor: (run) => (run % 2 === 1 ? ["--journal", "off"] : []) }));
+
 /** What a power loss could take: every byte of the host files past the sizes the saved state records. */
 async function losePower(out: string): Promise<{ cut: number; removed: number }> {
   const state = await new PartitionStateFile(out, 0).load();
@@ -64,7 +69,12 @@ async function losePower(out: string): Promise<{ cut: number; removed: number }>
   return { cut, removed };
 }
 
-async function killAndCount(t: { diagnostic(message: string): void }, flags: string[], opts: { powerLoss?: boolean } = {}): Promise<void> {
+async function killAndCount(
+  t: { diagnostic(message: string): void },
+  flags: string[],
+  opts: { powerLoss?: boolean; flagsFor?: (run: number) => string[] } = {},
+): Promise<void> {
+  const flagsOf = (run: number) => [...flags, ...(opts.flagsFor?.(run) ?? [])];
   const server = await NatsServer.start();
   const out = mkdtempSync(join(tmpdir(), "shipper-fault-ckill-"));
   const nc = await connect({ servers: server.url });
@@ -100,16 +110,20 @@ async function killAndCount(t: { diagnostic(message: string): void }, flags: str
     let history = ""; // what each killed run complained about, for a failure message
     let cutBacks = 0; // restarts that found a batch written but not saved
     let replays = 0; // restarts that replayed journal records
+    let replaysWithoutJournal = 0; // ... while keeping no journal themselves
     let lostBytes = 0; // taken by the simulated power losses
     let lostFiles = 0;
     for (let k = 0; k < 5; k++) {
-      collector = new ShipperProcess(["collector", ...flags], env);
+      collector = new ShipperProcess(["collector", ...flagsOf(k)], env);
       await collector.waitForOutput(/collector: reading/, 30_000);
       await sleep(300 + Math.random() * 1500);
       const killed = await collector.kill();
       kills++;
       if (/cut back/.test(killed.stderr)) cutBacks++;
-      if (/replayed [1-9]/.test(killed.stderr)) replays++;
+      if (/replayed [1-9]/.test(killed.stderr)) {
+        replays++;
+        if (flagsOf(k).includes("off")) replaysWithoutJournal++;
+      }
       if (opts.powerLoss) {
         const lost = await losePower(out);
         lostBytes += lost.cut;
@@ -119,7 +133,7 @@ async function killAndCount(t: { diagnostic(message: string): void }, flags: str
     }
     publishing = false;
     await publisher;
-    collector = new ShipperProcess(["collector", ...flags], env);
+    collector = new ShipperProcess(["collector", ...flagsOf(5)], env);
     const want = (h: string) => sent.get(h)!.length;
     await waitUntil("every line written", () => HOSTS.every((h) => output(out, h).length >= want(h)) || !collector!.running, 40_000);
     await sleep(500);
@@ -127,6 +141,10 @@ async function killAndCount(t: { diagnostic(message: string): void }, flags: str
     assert.equal(exit.code, 0, exit.stderr);
     assert.match(exit.stderr, /written through sequence [1-9]/, "a restart resumed from the saved state");
     if (/replayed [1-9]/.test(exit.stderr)) replays++;
+    if (opts.flagsFor) {
+      t.diagnostic(`${replaysWithoutJournal} restarts with --journal off replayed the journal a killed run left`);
+      assert.ok(replaysWithoutJournal > 0, "a run without a journal replayed one");
+    }
     if (opts.powerLoss) {
       t.diagnostic(`simulated power losses took ${lostBytes} bytes and ${lostFiles} files; ${replays} restarts replayed the journal`);
       assert.ok(lostBytes + lostFiles > 0, "the simulated power losses took something");
