@@ -75,6 +75,10 @@ test("collector config - other settings name themselves", () => {
   assert.match(configError({ ...GOOD, NATS_URL: "http://x/y" }), /^NATS_URL has "http:\/\/x\/y"/);
   assert.equal(collectorConfigFrom({}, { ...GOOD, SHIPPER_FSYNC: "off" }).fsync, false);
   assert.equal(collectorConfigFrom({}, GOOD).fsync, true);
+  assert.match(configError({ ...GOOD, SHIPPER_JOURNAL: "maybe" }), /^SHIPPER_JOURNAL \(--journal\) must be on or off/);
+  assert.equal(collectorConfigFrom({}, GOOD).journal, true);
+  assert.equal(collectorConfigFrom({ journal: "off" }, GOOD).journal, false);
+  assert.equal(collectorConfigFrom({}, { ...GOOD, SHIPPER_JOURNAL: "off" }).journal, false);
 });
 
 test("collector config - batch, linger and read-ahead: defaults, and out-of-range values named", () => {
