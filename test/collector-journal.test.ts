@@ -30,7 +30,7 @@ function entry(sequence: number, hosts: [string, string, number, string][]): { e
   };
 }
 
-const joined = (buffers: Buffer[]) => Buffer.concat(buffers);
+const joined = (buffers: readonly Uint8Array[]) => Buffer.concat(buffers);
 
 test("collector journal - records round-trip, and only records of the current base, in turn, are read", () => {
   const a = entry(10, [["h1", "/o/h1/f", 6, "a\nbb\n"], ["h2", "/o/h2/f", 2, "c\n"]]);

@@ -345,16 +345,12 @@ export class BatchWriter {
     const durable = this.durable!;
     for (const [host, mark] of end.hosts) durable.hosts[host] = mark;
     durable.sequence = Math.max(durable.sequence, end.sequence);
-    const lengths = new Map<string, number>();
+    const byHost = new Map(bytes);
     const number = ++this.journaledBatches;
-    for (const [host, data] of bytes) {
-      lengths.set(host, data.length);
-      this.unsynced.set(host, number);
-    }
+    for (const host of byHost.keys()) this.unsynced.set(host, number);
     // Every written host's mark changed (its size), so the hosts of `end` hold them all, in any order:
     // the data goes in the order of the entry's hosts.
-    const entry = this.journalEntry(end.hosts.map(([host]) => host), (host) => lengths.get(host) ?? 0);
-    const byHost = new Map(bytes);
+    const entry = this.journalEntry(end.hosts.map(([host]) => host), (host) => byHost.get(host)?.length ?? 0);
     const data = entry.hosts.filter((h) => h.length > 0).map((h) => byHost.get(h.host)!);
     return (await this.retry("writing the partition journal", batches, signal, () => journal.append(entry, data))) !== undefined;
   }
@@ -375,10 +371,9 @@ export class BatchWriter {
       await this.checkpoint();
     }
     // A partition that goes quiet is checkpointed too, so its files do not wait unsynced (and its
-    // journal unreplayed) until the next line or a stop.
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.checkpointIdle(), every);
-    this.idleTimer.unref();
+    // journal unreplayed) until the next line or a stop. One timer, restarted after every step.
+    if (this.idleTimer) this.idleTimer.refresh();
+    else this.idleTimer = setTimeout(() => void this.checkpointIdle(), every).unref();
     return true;
   }
 
@@ -389,7 +384,7 @@ export class BatchWriter {
    */
   private async checkpointIdle(): Promise<void> {
     const journal = this.opts.state?.journal;
-    if (!journal || this.disposed || this.idleFailure || (journal.length === 0 && this.unsynced.size === 0)) return;
+    if (this.disposed || this.idleFailure || !this.uncheckpointed()) return;
     try {
       await this.checkpoint();
     } catch (err) {
@@ -449,9 +444,14 @@ export class BatchWriter {
     clearTimeout(this.idleTimer);
     if (this.idleFailure) throw this.idleFailure;
     if (!(await this.drain())) return false;
-    const journal = this.opts.state?.journal;
-    if (journal && this.durable && (journal.length > 0 || this.unsynced.size > 0)) await this.checkpoint();
+    if (this.uncheckpointed()) await this.checkpoint();
     return true;
+  }
+
+  /** With a journal: records or unsynced host files since the last checkpoint. */
+  private uncheckpointed(): boolean {
+    const journal = this.opts.state?.journal;
+    return !!journal && !!this.durable && (journal.length > 0 || this.unsynced.size > 0);
   }
 
   /** No idle checkpoint runs from now on (the partition's loop has ended, however it ended). */

@@ -3,7 +3,7 @@
 // the JavaScript heap, which V8 collects only once a lot has piled up: ~50 MB more resident memory
 // at 1,000 hosts. A batch is written (and journaled) before the next is joined, so one buffer a
 // partition is enough; a batch larger than the reused buffer may grow to gets a buffer of its own.
-import { joinLines } from "./line-sink.js";
+import { joinedLength, joinInto, joinLines } from "./line-sink.js";
 
 /** Most bytes kept for reuse per partition (a batch of 10,000 lines of 200 bytes). */
 const MAX_REUSED_BYTES = 2 * 1024 * 1024;
@@ -17,10 +17,7 @@ export class JoinArena {
    */
   join(perHost: readonly (readonly [string, readonly Uint8Array[]])[]): [string, Buffer][] {
     let total = 0;
-    for (const [, lines] of perHost) {
-      total += lines.length;
-      for (const line of lines) total += line.length;
-    }
+    for (const [, lines] of perHost) total += joinedLength(lines);
     if (total > MAX_REUSED_BYTES) return perHost.map(([host, lines]) => [host, joinLines(lines)]);
     if (!this.buffer || this.buffer.length < total) {
       this.buffer = Buffer.allocUnsafeSlow(Math.min(MAX_REUSED_BYTES, Math.max(total, 2 * (this.buffer?.length ?? 32 * 1024))));
@@ -30,11 +27,7 @@ export class JoinArena {
     let at = 0;
     for (const [host, lines] of perHost) {
       const start = at;
-      for (const line of lines) {
-        buf.set(line, at);
-        at += line.length;
-        buf[at++] = 0x0a;
-      }
+      at = joinInto(buf, at, lines);
       out.push([host, buf.subarray(start, at)]);
     }
     return out;

@@ -24,14 +24,24 @@ export interface LineSink {
 
 /** Joins lines into one buffer, each followed by "\n" (one write per host per batch). */
 export function joinLines(lines: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(joinedLength(lines));
+  joinInto(out, 0, lines);
+  return out;
+}
+
+/** Bytes the lines take joined: each with its "\n". */
+export function joinedLength(lines: readonly Uint8Array[]): number {
   let total = lines.length;
   for (const line of lines) total += line.length;
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
+  return total;
+}
+
+/** Copies the lines, each followed by "\n", into `out` from `at`; returns where they end. */
+export function joinInto(out: Uint8Array, at: number, lines: readonly Uint8Array[]): number {
   for (const line of lines) {
     out.set(line, at);
     at += line.length;
     out[at++] = 0x0a;
   }
-  return out;
+  return at;
 }

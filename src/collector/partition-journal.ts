@@ -18,7 +18,8 @@
 import { constants } from "node:fs";
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { STATE_DIR } from "./partition-state.js";
+import { missing, STATE_DIR } from "./partition-state.js";
+import { fsyncPath } from "./sink-fs.js";
 import { crc32 } from "./state-slot.js";
 
 const MAGIC = Buffer.from("SHJ1", "ascii");
@@ -65,7 +66,7 @@ export function journalPath(directory: string, partition: number): string {
 }
 
 /** The buffers of one record: a head (with the meta) and the data, to be written together. */
-export function encodeRecord(base: number, index: number, entry: JournalEntry, data: readonly Uint8Array[]): Buffer[] {
+export function encodeRecord(base: number, index: number, entry: JournalEntry, data: readonly Uint8Array[]): Uint8Array[] {
   const meta = Buffer.from(JSON.stringify({ stream: entry.stream, streamCreated: entry.streamCreated, sequence: entry.sequence, hosts: entry.hosts.map((h) => [h.host, h.path, h.size, h.origins, h.length]) }), "utf8");
   let dataBytes = 0;
   for (const d of data) dataBytes += d.length;
@@ -79,7 +80,7 @@ export function encodeRecord(base: number, index: number, entry: JournalEntry, d
   let crc = crc32(head.subarray(HEAD_BYTES));
   for (const d of data) crc = crc32(d, crc);
   head.writeUInt32BE(crc >>> 0, 8);
-  return [head, ...(data as Uint8Array[]).map((d) => (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.length)))];
+  return [head, ...data];
 }
 
 /** The records of `base` in a journal's bytes, up to the first that is torn, damaged or out of turn. */
@@ -167,10 +168,7 @@ export class PartitionJournal {
 
   /** What the journal holds for the state saved with counter `base` (read at start, before any append). */
   async read(base: number): Promise<JournalContents & { bytes: number }> {
-    const bytes = await readFile(this.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return Buffer.alloc(0);
-      throw err;
-    });
+    const bytes = (await readFile(this.path).catch(missing)) ?? Buffer.alloc(0);
     return { ...decodeRecords(bytes, base), bytes: bytes.length };
   }
 
@@ -252,15 +250,7 @@ export class PartitionJournal {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       fh = await open(this.path, constants.O_RDWR);
     }
-    if (created) {
-      // The new file's name must survive a power loss, or its records would vanish with it.
-      const dh = await open(dir, "r");
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    }
+    if (created) await fsyncPath(dir); // the new file's name must survive a power loss, or its records would vanish with it
     this.fh = fh;
     return fh;
   }
@@ -273,8 +263,8 @@ export class PartitionJournal {
 }
 
 /** The buffers after the first `skip` bytes (a short write is continued where it stopped). */
-function remainder(buffers: readonly Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
+function remainder(buffers: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
   for (const b of buffers) {
     if (skip >= b.length) {
       skip -= b.length;

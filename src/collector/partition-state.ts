@@ -35,6 +35,7 @@
 import { mkdir, open, readFile, rename, stat, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../shared/log.js";
+import { fsyncPath } from "./sink-fs.js";
 import { decodeSlot, encodeSlot, encodeState, SLOT_VERSION } from "./state-slot.js";
 
 export const STATE_DIR = ".shipper";
@@ -164,7 +165,7 @@ export class PartitionStateFile {
         await th.close();
       }
       await rename(temp, path);
-      await syncDirectory(dir);
+      await fsyncPath(dir);
       known.exists[slot] = true;
       if (known.legacy) {
         await unlink(stateFilePath(this.directory, this.partition)).catch(() => undefined); // the slot is newer; an old one left behind is ignored
@@ -203,19 +204,11 @@ export class PartitionStateFile {
 }
 
 /** Nothing when the file is not there (a slot not made yet, or removed by hand: it is made again). */
-function missing(err: NodeJS.ErrnoException): undefined {
+export function missing(err: NodeJS.ErrnoException): undefined {
   if (err.code === "ENOENT") return undefined;
   throw err;
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
 
 /** Keeps the most recent origins of a host (insertion order: a re-set origin moves to the end). */
 export function rememberOrigin(mark: HostMark, originKey: string, offset: number): void {

@@ -120,12 +120,8 @@ async function recoverPartition(file: PartitionStateFile, journal: PartitionJour
     data = replayed.data;
     log.info(`${source}: replayed ${found.records.length} journal record(s) since the last checkpoint: ${replayed.bytes} bytes written back into ${replayed.files} file(s), written through sequence ${data.sequence}`);
   }
-  if (found.bytes > 0) {
-    if (data) await file.save(data);
-    await journal.start(file.saveCounter);
-  } else if (journaled) {
-    await journal.start(file.saveCounter);
-  }
+  if (found.bytes > 0 && data) await file.save(data);
+  if (found.bytes > 0 || journaled) await journal.start(file.saveCounter);
   if (!journaled) await journal.close();
   return data;
 }

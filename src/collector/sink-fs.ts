@@ -93,12 +93,15 @@ export const nodeSinkFileSystem: SinkFileSystem = {
     }
   },
   remove: (path) => unlink(path),
-  async syncPath(path) {
-    const handle = await open(path, constants.O_RDONLY);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
+  syncPath: fsyncPath,
 };
+
+/** fsyncs a file or a directory through a descriptor of its own (what any other one wrote becomes durable). */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
