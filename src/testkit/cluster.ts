@@ -7,13 +7,24 @@ export class NatsCluster {
   private constructor(readonly servers: NatsServer[]) {}
 
   static async start(size = 3): Promise<NatsCluster> {
-    const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
-    const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`);
-    const servers = await Promise.all(
-      routePorts.map((port, i) =>
-        NatsServer.start({ serverName: `n${i + 1}`, cluster: { name: "shipper-test", port, routes } }),
-      ),
-    );
+    // A route port found free can be taken by another test's server before this node binds it;
+    // then the nodes that did start are stopped (left running, their output pipes would keep the
+    // test process alive for good) and the cluster starts again on fresh ports.
+    let servers: NatsServer[] | undefined;
+    for (let attempt = 1; !servers; attempt++) {
+      const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+      const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`);
+      const started = await Promise.allSettled(
+        routePorts.map((port, i) => NatsServer.start({ serverName: `n${i + 1}`, cluster: { name: "shipper-test", port, routes } })),
+      );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (!failed) {
+        servers = started.map((r) => (r as PromiseFulfilledResult<NatsServer>).value);
+        break;
+      }
+      await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.dispose() : undefined)));
+      if (attempt === 3) throw failed.reason;
+    }
     const cluster = new NatsCluster(servers);
     try {
       await cluster.waitForMetaLeader();

@@ -126,6 +126,7 @@ export class NatsServer {
       }
       await sleep(25);
     }
+    await this.kill(); // not left running: its output pipe would keep the test process alive
     throw new Error(`nats-server did not become ready in 20 s:\n${this.output}`);
   }
 
