@@ -95,8 +95,6 @@ export class FileSink implements LineSink {
   /** Hosts with an operation running: never closed by the LRU bound meanwhile. */
   private readonly busy = new Set<string>();
   private rootReady = false;
-  /** The day's file name, one string shared by every host's HostFile (10,000 hosts, one copy). */
-  private dayName = "";
   private closed = false;
 
   constructor(private readonly opts: FileSinkOptions) {
@@ -135,6 +133,10 @@ export class FileSink implements LineSink {
 
   position(host: string): Promise<{ path: string; size: number }> {
     if (this.closed) return Promise.reject(new Error("the file sink is closed"));
+    // A host already written today, with nothing queued: its file and size are known without
+    // opening it (with 10,000 hosts and 1,000 open files, asking opened most files twice a batch).
+    const known = this.current.get(host);
+    if (known && !this.tails.has(host) && known.name === this.fileName()) return Promise.resolve({ path: known.path, size: known.size });
     return this.serial(host, async () => {
       const hf = await this.fileFor(host);
       return { path: hf.path, size: hf.size };
@@ -240,11 +242,9 @@ export class FileSink implements LineSink {
     return hf;
   }
 
-  /** The day's file name; the same string as long as the name stays the same. */
+  /** The day's file name (one string shared by every host's HostFile: the pattern caches it). */
   private fileName(): string {
-    const name = this.opts.output.fileNameFor(this.now());
-    if (name !== this.dayName) this.dayName = name;
-    return this.dayName;
+    return this.opts.output.fileNameFor(this.now());
   }
 
   /**

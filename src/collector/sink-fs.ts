@@ -1,7 +1,7 @@
 // The file operations the collector's sinks need, behind a small interface so that tests can
 // swap in a file system that fails (disk full, permission denied) without touching the sinks.
-import { constants } from "node:fs";
-import { mkdir, open, readdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { close, constants, fstat, fsync, ftruncate, open, write } from "node:fs";
+import { mkdir, readdir, stat, unlink } from "node:fs/promises";
 
 /** A file opened for appending. */
 export interface AppendFile {
@@ -34,32 +34,60 @@ export interface SinkFileSystem {
   syncPath(path: string): Promise<void>;
 }
 
-class NodeAppendFile implements AppendFile {
+/**
+ * An append file on a plain descriptor, with the callback API: a collector writing for 10,000
+ * hosts opens and closes files tens of thousands of times a second, and a promises FileHandle
+ * (an event emitter with close tracking, a stat object and several promises per open) made most
+ * of its garbage. The descriptor is forgotten when closed, so nothing can reach a reused number.
+ */
+class DescriptorAppendFile implements AppendFile {
   constructor(
-    private readonly handle: FileHandle,
+    private fd: number,
     readonly sizeAtOpen: number,
   ) {}
 
   async append(data: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < data.length) {
-      const { bytesWritten } = await this.handle.write(data, offset, data.length - offset);
-      offset += bytesWritten;
-    }
+    while (offset < data.length) offset += await writeSome(this.descriptor(), data, offset, data.length - offset);
   }
 
   sync(): Promise<void> {
-    return this.handle.sync();
+    return done((cb) => fsync(this.descriptor(), cb));
   }
 
   truncate(length: number): Promise<void> {
-    return this.handle.truncate(length);
+    return done((cb) => ftruncate(this.descriptor(), length, cb));
   }
 
-  close(): Promise<void> {
-    return this.handle.close();
+  async close(): Promise<void> {
+    const fd = this.descriptor();
+    this.fd = -1;
+    return done((cb) => close(fd, cb));
+  }
+
+  private descriptor(): number {
+    if (this.fd < 0) throw Object.assign(new Error("the file is closed"), { code: "EBADF" });
+    return this.fd;
   }
 }
+
+function done(call: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => call((err) => (err ? reject(err) : resolve())));
+}
+
+function writeSome(fd: number, data: Uint8Array, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, data, offset, length, null, (err, written) => (err ? reject(err) : resolve(written))));
+}
+
+function openFile(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function sizeOf(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats.size))));
+}
+
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
 export const nodeSinkFileSystem: SinkFileSystem = {
   async mkdir(path, mode) {
@@ -69,17 +97,16 @@ export const nodeSinkFileSystem: SinkFileSystem = {
     if (fresh) {
       try {
         // O_EXCL: were the file there after all, it is opened the ordinary way below.
-        return new NodeAppendFile(await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL, mode), 0);
+        return new DescriptorAppendFile(await openFile(path, APPEND | constants.O_EXCL, mode), 0);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
     }
-    const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
+    const fd = await openFile(path, APPEND, mode);
     try {
-      const { size } = await handle.stat();
-      return new NodeAppendFile(handle, size);
+      return new DescriptorAppendFile(fd, await sizeOf(fd));
     } catch (err) {
-      await handle.close();
+      await done((cb) => close(fd, cb));
       throw err;
     }
   },
@@ -98,10 +125,10 @@ export const nodeSinkFileSystem: SinkFileSystem = {
 
 /** fsyncs a file or a directory through a descriptor of its own (what any other one wrote becomes durable). */
 export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
+  const fd = await openFile(path, constants.O_RDONLY, 0);
   try {
-    await handle.sync();
+    await done((cb) => fsync(fd, cb));
   } finally {
-    await handle.close();
+    await done((cb) => close(fd, cb));
   }
 }

@@ -44,11 +44,23 @@ export function parseOutputPattern(setting: string, raw: string): OutputPattern 
   if (name === "" || name === "." || name === "..") {
     throw new ConfigError(`${setting} "${raw}" gives the file name "${name}", which cannot be a file`);
   }
+  // The name of the day last asked for: a collector asks for every host it writes, and formatting
+  // the pattern each time cost more than the write at 10,000 hosts.
+  let dayStart = 0;
+  let dayEnd = 0;
+  let dayName = "";
   return {
     pattern,
     fileNameFor(when: Date): string {
+      const t = when.getTime();
+      if (t >= dayStart && t < dayEnd) return dayName;
       const midnight = new Date(when.getFullYear(), when.getMonth(), when.getDate());
-      return strftime(pattern, midnight);
+      // The next local midnight from the calendar, not +24 h: days around a DST change are 23 or 25 h.
+      const next = new Date(when.getFullYear(), when.getMonth(), when.getDate() + 1);
+      dayName = strftime(pattern, midnight);
+      dayStart = midnight.getTime();
+      dayEnd = next.getTime();
+      return dayName;
     },
     matches: (fileName) => re.test(fileName),
   };
