@@ -67,3 +67,38 @@ function tokenNumber(text: string, k: number): number {
   }
   return n;
 }
+
+const ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
+
+/** The same as scanAckReply, read from the reply's bytes (the puller keeps no reply string per waiting line). */
+export function scanAckReplyBytes(reply: Uint8Array): DeliveryNumbers | undefined {
+  if (reply.length < ACK_PREFIX.length) return undefined;
+  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return undefined;
+  let dots = 0;
+  for (let i = 0; i < reply.length; i++) {
+    if (reply[i] !== 0x2e) continue;
+    if (dots < DOTS.length) DOTS[dots] = i;
+    dots++;
+  }
+  const tokens = dots + 1;
+  const at = tokens === 9 ? 4 : tokens >= 11 && tokens <= DOTS.length ? 6 : -1; // the delivery-count token
+  if (at < 0) return undefined;
+  const deliveries = byteTokenNumber(reply, at);
+  const streamSequence = byteTokenNumber(reply, at + 1);
+  const deliverySequence = byteTokenNumber(reply, at + 2);
+  if (deliveries < 0 || streamSequence < 0 || deliverySequence < 0) return undefined;
+  return { deliveries, streamSequence, deliverySequence };
+}
+
+function byteTokenNumber(bytes: Uint8Array, k: number): number {
+  const start = DOTS[k - 1]! + 1;
+  const end = DOTS[k]!;
+  if (end <= start || end - start > 16) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = bytes[i]! - 48;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}

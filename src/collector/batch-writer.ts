@@ -209,11 +209,22 @@ export class BatchWriter {
     }
     const routed = this.route(batch, messages);
     this.logResends(routed);
+    const count = batch.messages.length;
+    const perHost = [...routed.hosts];
+    // Joined into the partition's reused buffer at once (the journal record holds these very
+    // bytes): the reader may then drop the batch's line objects while the files are written.
+    const joined = sink.append ? this.arena.join(perHost) : undefined;
+    const lineCounts = perHost.map(([, hostLines]) => hostLines.length);
+    if (joined) {
+      routed.hosts.clear();
+      for (const entry of perHost) entry[1] = [];
+      batch.routed?.();
+    }
     // A host's new file (first line, or a new day) is recorded before it is written, so a crash
     // right after the write still finds the file and cuts the unsaved batch back.
     const positions = new Map<string, { path: string; size: number }>();
     if (state && sink.position) {
-      const hosts = [...routed.hosts.keys()];
+      const hosts = perHost.map(([host]) => host);
       const got = await mapLimited(hosts, HOSTS_AT_ONCE, (host) => this.retry(`opening the log of ${host}`, [batch], signal, () => sink.position!(host)));
       const opened: string[] = [];
       let rolled = false;
@@ -245,17 +256,14 @@ export class BatchWriter {
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
-    const perHost = [...routed.hosts];
-    // Joined into the partition's reused buffer; the journal record holds these very bytes.
-    const joined = sink.append ? this.arena.join(perHost) : undefined;
     const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines], i) =>
       this.retry(`writing the log of ${host}`, [batch], signal, () => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines))),
     );
-    for (const [i, [host, hostLines]] of perHost.entries()) {
+    for (const [i, [host]] of perHost.entries()) {
       const written = writes[i];
       if (!written) return undefined;
       touched.push(host);
-      lines += hostLines.length;
+      lines += lineCounts[i]!;
       bytes += written.result;
       const pos = positions.get(host);
       if (pos) pos.size += written.result;
@@ -289,7 +297,6 @@ export class BatchWriter {
     // is durable yet (if it never becomes durable, nothing after it is acknowledged either).
     for (const [stream, sequence] of routed.marks) this.written.set(stream, sequence);
     // Its lines are in the files: while it waits to be made durable, only its acknowledgement is kept.
-    const count = batch.messages.length;
     batch.written?.();
     return {
       batch,
@@ -575,9 +582,9 @@ export class BatchWriter {
     }
     if (part.k === 1) {
       if (pending) giveUp(pending, "another split line started");
-      this.pendingParts.set(m.subject, { key, n: part.n, next: 2, parts: [m] });
+      this.pendingParts.set(m.subject, { key, n: part.n, next: 2, parts: [kept(m)] });
     } else if (pending && pending.key === key && pending.n === part.n && pending.next === part.k) {
-      pending.parts.push(m);
+      pending.parts.push(kept(m));
       pending.next++;
     } else {
       if (pending) giveUp(pending, `part ${part.k}/${part.n} of another line came`);
@@ -715,4 +722,13 @@ function copyState(data: PartitionStateData): PartitionStateData {
   const hosts: Record<string, HostMark> = {};
   for (const host in data.hosts) hosts[host] = copyMark(data.hosts[host]!);
   return { version: data.version, stream: data.stream, streamCreated: data.streamCreated, sequence: data.sequence, hosts };
+}
+
+/**
+ * A part kept for a later batch: its bytes copied, since a reader may reuse a written batch's
+ * memory (MessageBatch.written).
+ */
+function kept(m: ReadMessage): ReadMessage {
+  const term = m.term ? () => m.term!() : undefined;
+  return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, part: m.part, batch: m.batch, data: Buffer.from(m.data), term };
 }

@@ -30,7 +30,22 @@ const NAMES = [MSG_ID_HEADER, PART_HEADER, BATCH_HEADER].map((name) => Buffer.fr
 /** How often each way was taken (tests check the fast one is). */
 export const lineHeaderReads = { fast: 0, nats: 0 };
 
-/** Reused result for the fast path's caller, which copies the fields out at once (no object per line). */
+/**
+ * Where the three values are: byte ranges of `bytes` (to <= from: absent). The puller copies them
+ * as bytes (arrived-lines.ts), so no string is made per line until the line is taken.
+ */
+export interface LineHeaderSpans {
+  bytes: Buffer;
+  idFrom: number;
+  idTo: number;
+  partFrom: number;
+  partTo: number;
+  batchFrom: number;
+  batchTo: number;
+}
+
+/** Reused result (no object per line): read its fields before the next call. */
+const spans: LineHeaderSpans = { bytes: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0 };
 const found: LineHeaders = { msgId: undefined, part: undefined, batch: undefined };
 
 /**
@@ -38,6 +53,19 @@ const found: LineHeaders = { msgId: undefined, part: undefined, batch: undefined
  * next call: copy its fields before calling again.
  */
 export function lineHeaders(msg: Msg): LineHeaders {
+  const s = lineHeaderSpans(msg);
+  found.msgId = value(s.bytes, s.idFrom, s.idTo);
+  found.part = value(s.bytes, s.partFrom, s.partTo);
+  found.batch = value(s.bytes, s.batchFrom, s.batchTo);
+  return found;
+}
+
+function value(bytes: Buffer, from: number, to: number): string | undefined {
+  return to > from ? bytes.toString("utf8", from, to) : undefined;
+}
+
+/** Where the line headers of a delivered message are; shared and overwritten by the next call. */
+export function lineHeaderSpans(msg: Msg): LineHeaderSpans {
   const raw = msg as unknown as MsgInternals;
   const data = raw._rdata;
   const hdr = raw._msg?.hdr;
@@ -48,29 +76,32 @@ export function lineHeaders(msg: Msg): LineHeaders {
     }
     if (scan(data, hdr)) {
       lineHeaderReads.fast++;
-      return found;
+      return spans;
     }
   }
   lineHeaderReads.nats++;
   const h = msg.headers;
-  found.msgId = (h && h.get(MSG_ID_HEADER)) || undefined;
-  found.part = (h && h.get(PART_HEADER)) || undefined;
-  found.batch = (h && h.get(BATCH_HEADER)) || undefined;
-  return found;
+  const msgId = (h && h.get(MSG_ID_HEADER)) || "";
+  const part = (h && h.get(PART_HEADER)) || "";
+  const batch = (h && h.get(BATCH_HEADER)) || "";
+  spans.bytes = Buffer.from(msgId + part + batch, "utf8");
+  spans.idFrom = 0;
+  spans.idTo = spans.partFrom = Buffer.byteLength(msgId);
+  spans.partTo = spans.batchFrom = spans.partFrom + Buffer.byteLength(part);
+  spans.batchTo = spans.bytes.length;
+  return spans;
 }
 
 /**
- * Reads the three headers from `data[0, end)` into `found`, as nats.js would: each `\r\n` line
- * after the first is `Name: value`, names compared exactly, the first of repeated names wins,
- * values trimmed, an empty value counts as absent. False when a byte is not ASCII (nats.js
- * decodes UTF-8 and trims Unicode spaces) or a CR or LF stands alone: those are left to nats.js.
+ * Finds the three headers in `data[0, end)` and sets `spans`, as nats.js would read them: each
+ * `\r\n` line after the first is `Name: value`, names compared exactly, the first of repeated
+ * names wins, values trimmed, an empty value counts as absent. False when a byte is not ASCII
+ * (nats.js decodes UTF-8 and trims Unicode spaces) or a CR or LF stands alone: those are left to
+ * nats.js.
  */
 function scan(data: Buffer, end: number): boolean {
-  let msgId: string | undefined;
-  let part: string | undefined;
-  let batch: string | undefined;
+  let idFrom = 0, idTo = 0, partFrom = 0, partTo = 0, batchFrom = 0, batchTo = 0;
   let seen = 0; // bit k: NAMES[k] was met
-  // One pass in JavaScript: Buffer.indexOf per line cost more than the scan (a native call each).
   let lineStart = -1; // the status line ("NATS/1.0", maybe a code) is skipped
   for (let i = 0; i < end; i++) {
     const c = data[i]!;
@@ -87,10 +118,9 @@ function scan(data: Buffer, end: number): boolean {
         let to = i;
         while (from < to && isSpace(data[from]!)) from++;
         while (to > from && isSpace(data[to - 1]!)) to--;
-        const value = from < to ? data.toString("latin1", from, to) : undefined;
-        if (k === 0) msgId = value;
-        else if (k === 1) part = value;
-        else batch = value;
+        if (k === 0) (idFrom = from), (idTo = to);
+        else if (k === 1) (partFrom = from), (partTo = to);
+        else (batchFrom = from), (batchTo = to);
         break;
       }
     }
@@ -98,15 +128,19 @@ function scan(data: Buffer, end: number): boolean {
     lineStart = i + 1;
   }
   if (lineStart !== end) return false; // not ended by CRLF: nats.js reads it its own way
-  found.msgId = msgId;
-  found.part = part;
-  found.batch = batch;
+  spans.bytes = data;
+  spans.idFrom = idFrom;
+  spans.idTo = idTo;
+  spans.partFrom = partFrom;
+  spans.partTo = partTo;
+  spans.batchFrom = batchFrom;
+  spans.batchTo = batchTo;
   return true;
 }
 
-function clear(): LineHeaders {
-  found.msgId = found.part = found.batch = undefined;
-  return found;
+function clear(): LineHeaderSpans {
+  spans.idFrom = spans.idTo = spans.partFrom = spans.partTo = spans.batchFrom = spans.batchTo = 0;
+  return spans;
 }
 
 function startsWith(data: Buffer, at: number, name: Buffer): boolean {

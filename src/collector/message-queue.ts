@@ -14,19 +14,60 @@ export interface Linger {
   lines: number;
 }
 
-export class MessageQueue<T> {
+/** Where a queue keeps what arrived: an array of items, or arrived-lines.ts's compact chunks. */
+export interface QueueStore<In, Out> {
+  readonly size: number;
+  add(item: In): void;
+  /** The oldest items, at most `max`. */
+  take(max: number): Out[];
+  clear(): void;
+}
+
+class ArrayStore<T> implements QueueStore<T, T> {
   private items: T[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  add(item: T): void {
+    this.items.push(item);
+  }
+
+  take(max: number): T[] {
+    if (this.items.length <= max) {
+      const all = this.items;
+      this.items = [];
+      return all;
+    }
+    const some = this.items.slice(0, max);
+    this.items = this.items.slice(max);
+    return some;
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+}
+
+/** Items of type `In` go in (push), batches of `T` come out; the same type unless a store says otherwise. */
+export class MessageQueue<T, In = T> {
+  private readonly store: QueueStore<In, T>;
   private ended = false;
   private error?: Error;
   private wake?: () => void;
   /** The queue size that wakes the waiting batches() (more while it lingers). */
   private wakeAt = 1;
 
+  constructor(store?: QueueStore<In, T>) {
+    this.store = store ?? (new ArrayStore<T>() as unknown as QueueStore<In, T>);
+  }
+
   /** Called from the subscription callback. */
-  push(item: T): void {
+  push(item: In): void {
     if (this.ended) return;
-    this.items.push(item);
-    if (this.items.length >= this.wakeAt) this.wakeUp();
+    this.store.add(item);
+    if (this.store.size >= this.wakeAt) this.wakeUp();
   }
 
   /** No more messages: batches() ends once the queue is empty, or throws `error` then. */
@@ -39,11 +80,11 @@ export class MessageQueue<T> {
 
   /** Drops everything queued (messages after a delivery gap, which the server sends again). */
   clear(): void {
-    this.items = [];
+    this.store.clear();
   }
 
   get size(): number {
-    return this.items.length;
+    return this.store.size;
   }
 
   /**
@@ -54,7 +95,7 @@ export class MessageQueue<T> {
   async *batches(max: number, linger?: Linger): AsyncGenerator<T[]> {
     let lastTaken = 0;
     while (true) {
-      while (this.items.length === 0) {
+      while (this.store.size === 0) {
         if (this.ended) {
           if (this.error) throw this.error;
           return;
@@ -62,20 +103,12 @@ export class MessageQueue<T> {
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
       const enough = linger ? Math.min(max, linger.lines) : 0;
-      if (linger && linger.ms > 0 && !this.ended && this.items.length < enough && Date.now() - lastTaken < 4 * linger.ms) {
+      if (linger && linger.ms > 0 && !this.ended && this.store.size < enough && Date.now() - lastTaken < 4 * linger.ms) {
         await this.lingerFor(linger.ms, enough);
-        if (this.items.length === 0) continue; // cleared meanwhile
+        if (this.store.size === 0) continue; // cleared meanwhile
       }
       lastTaken = Date.now();
-      let batch: T[];
-      if (this.items.length <= max) {
-        batch = this.items;
-        this.items = [];
-      } else {
-        batch = this.items.slice(0, max);
-        this.items = this.items.slice(max);
-      }
-      yield batch;
+      yield this.store.take(max);
     }
   }
 

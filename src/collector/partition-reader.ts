@@ -34,8 +34,15 @@ export interface MessageBatch {
    */
   readonly fresh?: boolean;
   /**
+   * The writer has read what it needs of the messages (routed, and joined into its own buffer):
+   * the reader may drop the message objects now (messages may then be empty), but their bytes
+   * stay valid until written(). Called before written(), or not at all.
+   */
+  routed?(): void;
+  /**
    * Its lines were written: from now on only ack() and working() are called, so the reader may
-   * drop the lines (messages may then be empty) and keep just what acknowledging needs.
+   * drop the lines (messages may then be empty) and keep just what acknowledging needs. Their
+   * bytes may be reused at once: whoever keeps a line for later (the parts of a split line) copies it.
    */
   written?(): void;
   /** Acknowledges every message of the batch; call only once they are written and flushed. */

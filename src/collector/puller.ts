@@ -6,8 +6,9 @@
 // is what leaves deliveries in flight to nobody.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
-import { scanAckReply } from "./ack-reply.js";
-import { lineHeaders } from "./line-headers.js";
+import { scanAckReplyBytes } from "./ack-reply.js";
+import { ArrivedLines, type ArrivingLine, type LineChunk } from "./arrived-lines.js";
+import { lineHeaderSpans } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
 import type { InFlightBytes } from "./in-flight-bytes.js";
 import type { ReadMessage } from "./partition-reader.js";
@@ -120,20 +121,19 @@ const QUIET_MS = 250;
 
 const nanos = (ms: number) => ms * 1_000_000;
 
-/** Subjects remembered to share one string per host among its lines; cleared when full. */
-const MAX_SUBJECTS = 100_000;
 const TERM = new TextEncoder().encode("+TERM");
 
 /**
- * A delivered line: the one object made for it, from its arrival to its write (this runs for every
- * line, so nothing is copied into a second record). Kept compact while it waits: the payload is
- * copied out of nats.js's read buffers, the subject string is shared by the host's lines, and the
- * delivery numbers are read from the reply subject once.
+ * A delivered line, made when it is taken for a batch (until then it waits as bytes and numbers:
+ * arrived-lines.ts). The subject string is shared by the host's lines, the payload is a view into
+ * the chunk it was copied to, and the delivery numbers were read from the reply subject on arrival.
  */
 export class PulledLine implements ReadMessage {
   readonly term: (() => void) | undefined;
 
   constructor(
+    /** Where its bytes are: released once the line is written, and they are reused. */
+    readonly chunk: LineChunk,
     private readonly nc: NatsConnection,
     readonly stream: string,
     readonly subject: string,
@@ -162,8 +162,11 @@ export class PulledLine implements ReadMessage {
 
 export class Puller {
   /** Data messages in delivery order; ends after stop(), or with an error. */
-  readonly queue = new MessageQueue<PulledLine>();
-  private readonly subjects = new Map<string, string>();
+  readonly queue: MessageQueue<PulledLine, ArrivingLine>;
+  /** The line being received, filled in place (no object per message). */
+  private readonly arriving: ArrivingLine = {
+    subject: "", reply: EMPTY, headers: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0, data: EMPTY, sequence: -1, deliveries: 0, deliverySequence: -1,
+  };
   /** Messages taken from the queue and not yet written (counted against the shared budget). */
   taken = 0;
   /** Messages requested and not yet arrived (the sum over open requests). */
@@ -199,6 +202,13 @@ export class Puller {
     this.lastDelivery = opts.deliveredBefore ?? 0;
     this.expiresMs = opts.expiresMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 1_000;
+    const { nc, stream } = opts;
+    const terminable = opts.terminable ?? false;
+    this.queue = new MessageQueue(
+      new ArrivedLines((chunk, subject, reply, data, msgId, part, batch, sequence, deliveries, deliverySequence) =>
+        new PulledLine(chunk, nc, stream, subject, reply, data, msgId, part, batch, sequence, deliveries, deliverySequence, terminable),
+      ),
+    );
   }
 
   start(): void {
@@ -354,21 +364,33 @@ export class Puller {
 
   private receive(msg: Msg): void {
     this.lastTraffic = Date.now();
-    const reply = msg.reply;
-    if (reply?.startsWith("$JS.ACK.")) {
+    const reply = replyBytes(msg);
+    if (reply && isAckReply(reply)) {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
-      const h = lineHeaders(msg);
+      const h = lineHeaderSpans(msg);
+      const data = msg.data;
       const frame = (msg as unknown as { _msg?: { size?: unknown } })._msg?.size; // headers and payload
-      const bytes = msg.subject.length + reply.length + (typeof frame === "number" ? frame : msg.data.length);
+      const bytes = msg.subject.length + reply.length + (typeof frame === "number" ? frame : data.length);
       this.messageBytes += (bytes - this.messageBytes) / 64;
-      const d = scanAckReply(reply);
+      const d = scanAckReplyBytes(reply);
       if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
-      const line = new PulledLine(
-        this.opts.nc, this.opts.stream, this.subjectString(msg.subject), reply, Buffer.from(msg.data), h.msgId, h.part, h.batch,
-        d ? d.streamSequence : -1, d ? d.deliveries : 0, d ? d.deliverySequence : -1, this.opts.terminable ?? false,
-      );
-      this.queue.push(line);
+      const a = this.arriving;
+      a.subject = msg.subject;
+      a.reply = reply;
+      a.headers = h.bytes;
+      a.idFrom = h.idFrom;
+      a.idTo = h.idTo;
+      a.partFrom = h.partFrom;
+      a.partTo = h.partTo;
+      a.batchFrom = h.batchFrom;
+      a.batchTo = h.batchTo;
+      a.data = data;
+      a.sequence = d ? d.streamSequence : -1;
+      a.deliveries = d ? d.deliveries : 0;
+      a.deliverySequence = d ? d.deliverySequence : -1;
+      this.queue.push(a);
+      a.reply = a.data = EMPTY; // not kept: views into the connection's read buffer
       return;
     }
     const code = msg.headers?.code ?? 0;
@@ -401,15 +423,6 @@ export class Puller {
         this.opts.log.warn(`${this.opts.source}: unexpected status ${code} ${description} on the pull inbox`);
         return;
     }
-  }
-
-  /** The one string for this subject: a host's lines share it while they wait. */
-  private subjectString(subject: string): string {
-    const known = this.subjects.get(subject);
-    if (known !== undefined) return known;
-    if (this.subjects.size >= MAX_SUBJECTS) this.subjects.clear();
-    this.subjects.set(subject, subject);
-    return subject;
   }
 
   /** Logs a trouble once, and again only every 30 s while it lasts (retries run every second). */
@@ -492,4 +505,20 @@ export class Puller {
     void this.close();
     this.queue.end(err);
   }
+}
+
+const EMPTY = new Uint8Array(0);
+const ACK_PREFIX = new TextEncoder().encode("$JS.ACK.");
+
+/** The reply subject's bytes as received (nats.js's message internals), or encoded when they are not there. */
+function replyBytes(msg: Msg): Uint8Array | undefined {
+  const raw = (msg as unknown as { _msg?: { reply?: unknown } })._msg?.reply;
+  if (raw instanceof Uint8Array) return raw;
+  return msg.reply ? new TextEncoder().encode(msg.reply) : undefined;
+}
+
+function isAckReply(reply: Uint8Array): boolean {
+  if (reply.length < ACK_PREFIX.length) return false;
+  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return false;
+  return true;
 }
