@@ -6,15 +6,15 @@ test("collector ack reply - delivery numbers are read from both reply forms, and
   const v1 = "$JS.ACK.LOGS_3.COLLECTOR.2.41234.40001.1764240000123456789.17";
   const v2 = "$JS.ACK.hub.ACCHASH.LOGS_3.COLLECTOR.2.41234.40001.1764240000123456789.17.Xy7q";
   for (const reply of [v1, v2]) {
-    assert.deepEqual(scanAckReply(reply), { deliveries: 2, streamSequence: 41234, deliverySequence: 40001 }, reply);
+    assert.deepEqual(scanAckReply(Buffer.from(reply)), { deliveries: 2, streamSequence: 41234, deliverySequence: 40001 }, reply);
     const full = parseAckReply(reply)!;
-    assert.deepEqual({ deliveries: full.deliveries, streamSequence: full.streamSequence, deliverySequence: full.deliverySequence }, scanAckReply(reply));
+    assert.deepEqual({ deliveries: full.deliveries, streamSequence: full.streamSequence, deliverySequence: full.deliverySequence }, scanAckReply(Buffer.from(reply)));
   }
   for (const bad of [
     "", "_INBOX.abc.1", "$JS.ACK.LOGS_3.COLLECTOR.2.41234", "$JS.ACK.LOGS_3.COLLECTOR.x.41234.40001.1.0",
     "$JS.ACK.LOGS_3.COLLECTOR.2..40001.1.0", "$JS.ACK.LOGS_3.COLLECTOR.2.41234.40001.1.0.extra",
     "$JS.ACK.LOGS_3.COLLECTOR.2.12345678901234567.40001.1.0",
   ]) {
-    assert.equal(scanAckReply(bad), undefined, bad);
+    assert.equal(scanAckReply(Buffer.from(bad)), undefined, bad);
   }
 });

@@ -34,10 +34,12 @@ function arriving(i: number, payload = `line ${i} <14>Nov 27 07:25:19 web${i % 7
   return {
     subject: `logs.p0.web${i % 7}.example.net`,
     reply: Buffer.from(`$JS.ACK.LOGS_0.COLLECTOR.1.${i}.${i}.1732700000000000000.0`),
-    headers,
-    idFrom, idTo: idFrom + id.length,
-    partFrom, partTo: partFrom + part.length,
-    batchFrom, batchTo: batchFrom + batch.length,
+    headers: {
+      bytes: headers,
+      idFrom, idTo: idFrom + id.length,
+      partFrom, partTo: partFrom + part.length,
+      batchFrom, batchTo: batchFrom + batch.length,
+    },
     data: Buffer.from(payload),
     sequence: 2 ** 40 + i, // past 32 bits
     deliveries: 1 + (i % 3),

@@ -1,18 +1,21 @@
 // The lines a partition received and has not yet handed out, kept compact until they are taken
 // for a batch: their bytes (reply subject, header values, payload) copied into large chunks, their
-// numbers into one typed array per chunk. No object is made per line while it waits.
+// numbers into typed arrays of the chunk. No object is made per line while it waits.
 //
-// Why: up to two batches a partition wait here (200,000 lines with ten partitions). As objects (a
+// Why: up to --read-ahead lines wait here (with two batches a partition, 200,000 with ten
+// partitions). As objects (a
 // record, a Buffer, the reply and id strings: ~360 bytes of heap a line) they outlived the young
 // generation, so the collector's garbage collection spent its time copying and promoting them, and
 // V8 grew the old generation to a few times what they held. Taken for a batch, a line becomes a
 // PulledLine that lives only while the batch is written.
 //
-// A chunk is used again once every line in it was taken and released (written: the reader calls
-// release() on each line of a written batch, and nothing reads a written line's bytes). Reused,
+// A chunk is used again once every line in it was taken and released (written: the reader
+// releases a written batch's lines chunk by chunk, and nothing reads a written line's bytes). Reused,
 // the chunks stay in memory instead of being garbage outside the heap that V8 collects only when
 // a lot has piled up (~50 MB more at 1,000 hosts). A line never released (a batch abandoned at a
 // delivery gap, or on stop) keeps its chunk out of reuse, and the chunk is simply collected.
+
+import type { LineHeaderSpans } from "./line-headers.js";
 
 /** Bytes per chunk (a line larger than that gets a chunk of its own size). */
 const CHUNK_BYTES = 256 * 1024;
@@ -38,20 +41,12 @@ const DELIVERY_SEQUENCE = 1;
 /** Subjects remembered to share one string per host among its lines; a new table when full. */
 const MAX_SUBJECTS = 100_000;
 
-/**
- * One line as it arrives: views into the connection's read buffer, valid only during add(). The
- * header values are byte ranges of `headers` (to <= from: absent).
- */
+/** One line as it arrives: views into the connection's read buffer, valid only during add(). */
 export interface ArrivingLine {
   subject: string;
   reply: Uint8Array;
-  headers: Buffer;
-  idFrom: number;
-  idTo: number;
-  partFrom: number;
-  partTo: number;
-  batchFrom: number;
-  batchTo: number;
+  /** Where its header values are (line-headers.ts). */
+  headers: LineHeaderSpans;
   data: Uint8Array;
   sequence: number;
   deliveries: number;
@@ -133,9 +128,10 @@ export class ArrivedLines<T> {
   }
 
   add(line: ArrivingLine): void {
-    const idLength = Math.max(0, line.idTo - line.idFrom);
-    const partLength = Math.max(0, line.partTo - line.partFrom);
-    const batchLength = Math.max(0, line.batchTo - line.batchFrom);
+    const h = line.headers;
+    const idLength = Math.max(0, h.idTo - h.idFrom);
+    const partLength = Math.max(0, h.partTo - h.partFrom);
+    const batchLength = Math.max(0, h.batchTo - h.batchFrom);
     const need = line.reply.length + idLength + partLength + batchLength + line.data.length;
     const subject = this.subjectNumber(line.subject);
     let chunk = this.chunks[this.chunks.length - 1];
@@ -152,9 +148,9 @@ export class ArrivedLines<T> {
     let at = start;
     bytes.set(line.reply, at);
     at += line.reply.length;
-    if (idLength > 0) at += copy(line.headers, line.idFrom, line.idTo, bytes, at);
-    if (partLength > 0) at += copy(line.headers, line.partFrom, line.partTo, bytes, at);
-    if (batchLength > 0) at += copy(line.headers, line.batchFrom, line.batchTo, bytes, at);
+    if (idLength > 0) at += h.bytes.copy(bytes, at, h.idFrom, h.idTo);
+    if (partLength > 0) at += h.bytes.copy(bytes, at, h.partFrom, h.partTo);
+    if (batchLength > 0) at += h.bytes.copy(bytes, at, h.batchFrom, h.batchTo);
     bytes.set(line.data, at);
     chunk.used = at + line.data.length;
     const n = chunk.numbers;
@@ -233,10 +229,6 @@ export class ArrivedLines<T> {
     this.subjectIndex.set(subject, i);
     return i;
   }
-}
-
-function copy(from: Buffer, start: number, end: number, to: Buffer, at: number): number {
-  return from.copy(to, at, start, end);
 }
 
 function text(bytes: Buffer, from: number, to: number): string | undefined {

@@ -6,7 +6,7 @@
 // is what leaves deliveries in flight to nobody.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
-import { scanAckReplyBytes } from "./ack-reply.js";
+import { scanAckReply } from "./ack-reply.js";
 import { ArrivedLines, type ArrivingLine, type LineChunk } from "./arrived-lines.js";
 import { lineHeaderSpans } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
@@ -165,7 +165,7 @@ export class Puller {
   readonly queue: MessageQueue<PulledLine, ArrivingLine>;
   /** The line being received, filled in place (no object per message). */
   private readonly arriving: ArrivingLine = {
-    subject: "", reply: EMPTY, headers: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0, data: EMPTY, sequence: -1, deliveries: 0, deliverySequence: -1,
+    subject: "", reply: EMPTY, headers: { bytes: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0 }, data: EMPTY, sequence: -1, deliveries: 0, deliverySequence: -1,
   };
   /** Messages taken from the queue and not yet written (counted against the shared budget). */
   taken = 0;
@@ -368,23 +368,16 @@ export class Puller {
     if (reply && isAckReply(reply)) {
       this.lastData = this.lastTraffic;
       if (this.outstanding > 0) this.outstanding--;
-      const h = lineHeaderSpans(msg);
       const data = msg.data;
       const frame = (msg as unknown as { _msg?: { size?: unknown } })._msg?.size; // headers and payload
       const bytes = msg.subject.length + reply.length + (typeof frame === "number" ? frame : data.length);
       this.messageBytes += (bytes - this.messageBytes) / 64;
-      const d = scanAckReplyBytes(reply);
+      const d = scanAckReply(reply);
       if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
       const a = this.arriving;
       a.subject = msg.subject;
       a.reply = reply;
-      a.headers = h.bytes;
-      a.idFrom = h.idFrom;
-      a.idTo = h.idTo;
-      a.partFrom = h.partFrom;
-      a.partTo = h.partTo;
-      a.batchFrom = h.batchFrom;
-      a.batchTo = h.batchTo;
+      a.headers = lineHeaderSpans(msg); // shared, overwritten by the next message: read in push()
       a.data = data;
       a.sequence = d ? d.streamSequence : -1;
       a.deliveries = d ? d.deliveries : 0;
