@@ -136,3 +136,22 @@ test("collector batch writer - a redelivered line already written is skipped; un
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("collector batch writer - the parts of a split line kept for a later batch survive the reader reusing a written batch's bytes", async () => {
+  const { dir, sink, writer } = setUp(0);
+  try {
+    // A reader that reuses memory (arrived-lines.ts): once a batch is written, its bytes are overwritten.
+    const reusing = (messages: ReadMessage[]): MessageBatch => {
+      const b = batch(messages);
+      return { ...b, written: () => messages.forEach((m) => (m.data as Buffer).fill("#")) };
+    };
+    const part = (text: string, sequence: number, k: number): ReadMessage => ({ ...msg("a", text, sequence), msgId: `a:1:2:0000abcd:0:20:p${k}`, part: `${k}/3` });
+    const signal = new AbortController().signal;
+    assert.equal(await writer.write(reusing([msg("a", "before", 1), part("AAAA", 2, 1)]), signal), true);
+    assert.equal(await writer.write(reusing([part("BBBB", 3, 2)]), signal), true);
+    assert.equal(await writer.write(reusing([part("CC", 4, 3), msg("a", "after", 5)]), signal), true);
+    assert.deepEqual(sink.written, ["a: before", "a: AAAABBBBCC", "a: after"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
