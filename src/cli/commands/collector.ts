@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH } from "../../collector/pull-reader.js";
 import { DEFAULT_HEAP_GROWTH, DEFAULT_READ_AHEAD } from "../../collector/config.js";
-import { DEFAULT_MAX_OPEN_FILES } from "../../collector/file-sink.js";
+import { defaultMaxOpenFiles } from "../../collector/open-file-limit.js";
 import type { CollectorConfig } from "../../collector/config.js";
 import { runCollector } from "../../collector/run-collector.js";
 import { ConfigError } from "../../config/errors.js";
@@ -80,7 +80,7 @@ export function collectorConfigFrom(flags: CollectorFlagValues, env: NodeJS.Proc
     consumer: given(flags.consumer) ?? DEFAULT_CONSUMER,
     fsync: onOff("SHIPPER_FSYNC (--fsync)", flags.fsync ?? env.SHIPPER_FSYNC ?? "on"),
     journal: onOff("SHIPPER_JOURNAL (--journal)", flags.journal ?? env.SHIPPER_JOURNAL ?? "on"),
-    maxOpenFiles: parseInteger("--max-open-files", flags.maxOpenFiles ?? String(DEFAULT_MAX_OPEN_FILES), 1, 1_000_000),
+    maxOpenFiles: parseInteger("--max-open-files", flags.maxOpenFiles ?? String(defaultMaxOpenFiles()), 1, 1_000_000),
     maxBatch: parseInteger("--batch", flags.batch ?? String(DEFAULT_MAX_BATCH), 1, 1_000_000),
     lingerMs: parseInteger("--linger", flags.linger ?? String(DEFAULT_LINGER_MS), 0, 1_000),
     readAhead: parseInteger("--read-ahead", flags.readAhead ?? String(DEFAULT_READ_AHEAD), 0, 100_000_000),
@@ -120,7 +120,7 @@ export function registerCollector(program: Command): void {
         "with --fsync on: one fsync a step per partition (a journal of what was written; host files fsynced at checkpoints) instead of one per host file",
       ).env("SHIPPER_JOURNAL"),
     )
-    .option("--max-open-files <n>", "most output files open at once (least recently used closed first)", String(DEFAULT_MAX_OPEN_FILES))
+    .option("--max-open-files <n>", "most output files open at once, least recently used closed first (default: half the process's open-file limit, at most 16384)")
     .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH))
     .option("--linger <ms>", "while lines keep coming, a batch under half of --batch waits this long for more (fewer fsyncs a line, a little latency); 0: never", String(DEFAULT_LINGER_MS))
     .option("--read-ahead <lines>", "most lines in memory (requested, waiting or being written) over all partitions together; 0: two batches per partition, however many partitions", String(DEFAULT_READ_AHEAD))
