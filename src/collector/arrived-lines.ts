@@ -18,11 +18,15 @@
 import type { LineHeaderSpans } from "./line-headers.js";
 
 /** Bytes per chunk (a line larger than that gets a chunk of its own size). */
-const CHUNK_BYTES = 256 * 1024;
-/** Lines per chunk at most (the numbers' array is sized for it). */
-const CHUNK_LINES = 2048;
-/** Released chunks kept for reuse, per partition. */
-const SPARE_CHUNKS = 4;
+const CHUNK_BYTES = 128 * 1024;
+/** Lines per chunk at most (the numbers' arrays are sized for it). */
+const CHUNK_LINES = 1024;
+/**
+ * Released chunks kept for reuse, shared by every partition of the process (up to ~11 MB): a pool per
+ * partition would keep memory for each of a hundred partitions that was once busy.
+ */
+const SPARE_CHUNKS = 64;
+const spare: Chunk[] = [];
 
 // The small numbers kept per line (32 bits each), in this order.
 const START = 0; // where the line's bytes begin in the chunk: reply, id, part, batch, payload
@@ -88,7 +92,8 @@ class Chunk implements LineChunk {
   constructor(
     size: number,
     public subjects: string[],
-    private readonly spare: Chunk[] | undefined,
+    /** A chunk of the usual size, which goes back to the spare ones once all its lines are released. */
+    private readonly reusable: boolean,
   ) {
     // Not from Buffer's shared pool: a chunk is large and lives until its lines are written.
     this.bytes = Buffer.allocUnsafeSlow(size);
@@ -105,10 +110,10 @@ class Chunk implements LineChunk {
   }
 
   private recycle(): void {
-    if (!this.spare || this.spare.length >= SPARE_CHUNKS) return;
+    if (!this.reusable || spare.length >= SPARE_CHUNKS) return;
     this.used = this.count = this.head = this.released = 0;
     this.sealed = false;
-    this.spare.push(this);
+    spare.push(this);
   }
 }
 
@@ -119,7 +124,6 @@ export class ArrivedLines<T> {
   private lines = 0;
   private subjects: string[] = [];
   private subjectIndex = new Map<string, number>();
-  private readonly spare: Chunk[] = [];
 
   constructor(private readonly make: MakeLine<T>) {}
 
@@ -207,13 +211,13 @@ export class ArrivedLines<T> {
   }
 
   private newChunk(need: number): Chunk {
-    const reused = need <= CHUNK_BYTES ? this.spare.pop() : undefined;
+    const reused = need <= CHUNK_BYTES ? spare.pop() : undefined;
     if (reused) {
       reused.subjects = this.subjects;
       return reused;
     }
     // An oversized chunk (one large line) is not kept for reuse.
-    return new Chunk(Math.max(CHUNK_BYTES, need), this.subjects, need <= CHUNK_BYTES ? this.spare : undefined);
+    return new Chunk(Math.max(CHUNK_BYTES, need), this.subjects, need <= CHUNK_BYTES);
   }
 
   private subjectNumber(subject: string): number {
