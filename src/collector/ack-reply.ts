@@ -40,8 +40,7 @@ const ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
  * profiles), and keeps no reply string for a waiting line.
  */
 export function scanAckReply(reply: Uint8Array): DeliveryNumbers | undefined {
-  if (reply.length < ACK_PREFIX.length) return undefined;
-  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return undefined;
+  if (!isAckReply(reply)) return undefined;
   let dots = 0;
   for (let i = 0; i < reply.length; i++) {
     if (reply[i] !== 0x2e) continue;
@@ -69,4 +68,11 @@ function tokenNumber(bytes: Uint8Array, k: number): number {
     n = n * 10 + digit;
   }
   return n;
+}
+
+/** Whether a reply subject's bytes are a JetStream acknowledgement subject (`$JS.ACK.`...). */
+export function isAckReply(reply: Uint8Array): boolean {
+  if (reply.length < ACK_PREFIX.length) return false;
+  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return false;
+  return true;
 }

@@ -6,7 +6,7 @@
 // is what leaves deliveries in flight to nobody.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
-import { scanAckReply } from "./ack-reply.js";
+import { isAckReply, scanAckReply } from "./ack-reply.js";
 import { ArrivedLines, type ArrivingLine, type LineChunk } from "./arrived-lines.js";
 import { lineHeaderSpans } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
@@ -501,17 +501,10 @@ export class Puller {
 }
 
 const EMPTY = new Uint8Array(0);
-const ACK_PREFIX = new TextEncoder().encode("$JS.ACK.");
 
 /** The reply subject's bytes as received (nats.js's message internals), or encoded when they are not there. */
 function replyBytes(msg: Msg): Uint8Array | undefined {
   const raw = (msg as unknown as { _msg?: { reply?: unknown } })._msg?.reply;
   if (raw instanceof Uint8Array) return raw;
   return msg.reply ? new TextEncoder().encode(msg.reply) : undefined;
-}
-
-function isAckReply(reply: Uint8Array): boolean {
-  if (reply.length < ACK_PREFIX.length) return false;
-  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return false;
-  return true;
 }
