@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Msg } from "@nats-io/transport-node";
-import { lineHeaders, lineHeaderReads } from "../src/collector/line-headers.js";
+import { lineHeaderReads, lineHeaderSpans } from "../src/collector/line-headers.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
 
@@ -34,8 +34,9 @@ function byNats(msg: Msg): unknown {
 
 function byScan(msg: Msg): unknown {
   try {
-    const h = lineHeaders(msg);
-    return { msgId: h.msgId, part: h.part, batch: h.batch };
+    const h = lineHeaderSpans(msg);
+    const value = (from: number, to: number) => (to > from ? h.bytes.toString("utf8", from, to) : undefined);
+    return { msgId: value(h.idFrom, h.idTo), part: value(h.partFrom, h.partTo), batch: value(h.batchFrom, h.batchTo) };
   } catch (err) {
     return `throws ${(err as Error).message}`;
   }

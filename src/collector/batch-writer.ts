@@ -27,7 +27,7 @@ import { joinLines, type LineSink } from "./line-sink.js";
 import { JoinArena } from "./join-arena.js";
 import type { JournalEntry, PartitionJournal } from "./partition-journal.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
-import { rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
+import { copyMark, rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
 import type { StreamSource } from "./stream-gap.js";
 import type { Quarantine, QuarantineEntry } from "./quarantine.js";
 import { DEFAULT_RETRY, retryInPlace, type RetryContext, type RetryPolicy } from "./retry-in-place.js";
@@ -390,7 +390,6 @@ export class BatchWriter {
    * next batch or its stop (the journal still holds every record).
    */
   private async checkpointIdle(): Promise<void> {
-    const journal = this.opts.state?.journal;
     if (this.disposed || this.idleFailure || !this.uncheckpointed()) return;
     try {
       await this.checkpoint();
@@ -599,7 +598,7 @@ export class BatchWriter {
   }
 
   private route(batch: MessageBatch, messages: readonly ReadMessage[]): Routed {
-    const { parser, state } = this.opts;
+    const { parser } = this.opts;
     if (batch.fresh) this.written.clear();
     const routed: Routed = { hosts: new Map(), quarantined: [], unparsable: 0, skipped: 0, marks: new Map(), origins: new Map(), terms: [] };
     for (const message of messages) {
@@ -712,10 +711,6 @@ export class BatchWriter {
   private retry<T>(what: string, batches: readonly MessageBatch[], signal: AbortSignal, op: () => Promise<T>): Promise<{ result: T } | undefined> {
     return retryInPlace(this.retryContext, what, batches, signal, op);
   }
-}
-
-function copyMark(mark: HostMark): HostMark {
-  return { path: mark.path, size: mark.size, origins: { ...mark.origins } };
 }
 
 function copyState(data: PartitionStateData): PartitionStateData {

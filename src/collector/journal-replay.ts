@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import type { Logger } from "../shared/log.js";
 import type { JournalRecord } from "./partition-journal.js";
 import { DIRECTORY_MODE, FILE_MODE } from "./file-sink.js";
-import type { HostMark, PartitionStateData } from "./partition-state.js";
+import { copyMark, missing, type HostMark, type PartitionStateData } from "./partition-state.js";
 
 export interface ReplayOutcome {
   data: PartitionStateData;
@@ -24,7 +24,7 @@ export async function replayJournal(state: PartitionStateData | undefined, recor
   const first = records[0];
   if (!first) return undefined;
   const hosts: Record<string, HostMark> = {};
-  for (const [host, mark] of Object.entries(state?.hosts ?? {})) hosts[host] = { path: mark.path, size: mark.size, origins: { ...mark.origins } };
+  for (const [host, mark] of Object.entries(state?.hosts ?? {})) hosts[host] = copyMark(mark);
   const data: PartitionStateData = { version: 2, stream: first.stream, streamCreated: first.streamCreated, sequence: state?.sequence ?? 0, hosts };
   // The writes per file, in record order (a host's bytes of consecutive records are consecutive).
   const writes = new Map<string, { at: number; bytes: Buffer }[]>();
@@ -33,7 +33,7 @@ export async function replayJournal(state: PartitionStateData | undefined, recor
     data.streamCreated = record.streamCreated;
     data.sequence = record.sequence; // not the maximum: a stream made again starts its sequences over
     record.hosts.forEach((h, i) => {
-      hosts[h.host] = { path: h.path, size: h.size, origins: { ...h.origins } };
+      hosts[h.host] = copyMark(h);
       if (h.length === 0) return;
       let list = writes.get(h.path);
       if (!list) writes.set(h.path, (list = []));
@@ -44,13 +44,7 @@ export async function replayJournal(state: PartitionStateData | undefined, recor
   let files = 0;
   let bytes = 0;
   for (const [path, list] of writes) {
-    const size = await stat(path).then(
-      (s) => s.size,
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return undefined;
-        throw err;
-      },
-    );
+    const size = await stat(path).then((s) => s.size, missing);
     if (size === undefined && !current.has(path)) {
       // An earlier day's file removed since (by retention or by hand): not made again.
       log.warn(`${source}: "${path}" is gone; the journal's ${list.length} write(s) to it are not replayed (the host writes to a newer file)`);

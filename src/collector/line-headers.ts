@@ -13,12 +13,6 @@ import { MSG_ID_HEADER } from "../protocol/headers.js";
 import { PART_HEADER } from "../protocol/line-parts.js";
 import { BATCH_HEADER } from "../protocol/batch.js";
 
-export interface LineHeaders {
-  msgId: string | undefined;
-  part: string | undefined;
-  batch: string | undefined;
-}
-
 /** What the fast path needs of nats.js's MsgImpl: the payload with headers first, and the header length. */
 interface MsgInternals {
   _rdata?: unknown;
@@ -46,23 +40,6 @@ export interface LineHeaderSpans {
 
 /** Reused result (no object per line): read its fields before the next call. */
 const spans: LineHeaderSpans = { bytes: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0 };
-const found: LineHeaders = { msgId: undefined, part: undefined, batch: undefined };
-
-/**
- * The line headers of a delivered message. The returned object is shared and overwritten by the
- * next call: copy its fields before calling again.
- */
-export function lineHeaders(msg: Msg): LineHeaders {
-  const s = lineHeaderSpans(msg);
-  found.msgId = value(s.bytes, s.idFrom, s.idTo);
-  found.part = value(s.bytes, s.partFrom, s.partTo);
-  found.batch = value(s.bytes, s.batchFrom, s.batchTo);
-  return found;
-}
-
-function value(bytes: Buffer, from: number, to: number): string | undefined {
-  return to > from ? bytes.toString("utf8", from, to) : undefined;
-}
 
 /** Where the line headers of a delivered message are; shared and overwritten by the next call. */
 export function lineHeaderSpans(msg: Msg): LineHeaderSpans {

@@ -7,8 +7,10 @@
 //
 // Read from /proc/self/limits because Node has no API for getrlimit; elsewhere the old 1,000.
 import { readFileSync } from "node:fs";
+import { DEFAULT_MAX_OPEN_FILES } from "./file-sink.js";
 
-export const FALLBACK_MAX_OPEN_FILES = 1000;
+/** Where the limit cannot be read: the file sink's own default. */
+export const FALLBACK_MAX_OPEN_FILES = DEFAULT_MAX_OPEN_FILES;
 export const MOST_OPEN_FILES = 16_384;
 const LEAST_OPEN_FILES = 16;
 

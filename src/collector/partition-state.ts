@@ -209,6 +209,10 @@ export function missing(err: NodeJS.ErrnoException): undefined {
   throw err;
 }
 
+/** A mark of its own (origins copied): later changes to either leave the other as it is. */
+export function copyMark(mark: HostMark): HostMark {
+  return { path: mark.path, size: mark.size, origins: { ...mark.origins } };
+}
 
 /** Keeps the most recent origins of a host (insertion order: a re-set origin moves to the end). */
 export function rememberOrigin(mark: HostMark, originKey: string, offset: number): void {

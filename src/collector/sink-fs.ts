@@ -1,6 +1,6 @@
 // The file operations the collector's sinks need, behind a small interface so that tests can
 // swap in a file system that fails (disk full, permission denied) without touching the sinks.
-import { close, constants, fstat, fsync, ftruncate, open, write } from "node:fs";
+import { close, constants, fstat, fsync, ftruncate, open, write, type Stats } from "node:fs";
 import { mkdir, readdir, stat, unlink } from "node:fs/promises";
 
 /** A file opened for appending. */
@@ -48,21 +48,24 @@ class DescriptorAppendFile implements AppendFile {
 
   async append(data: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < data.length) offset += await writeSome(this.descriptor(), data, offset, data.length - offset);
+    while (offset < data.length) {
+      const fd = this.descriptor();
+      offset += await call<number>((cb) => write(fd, data, offset, data.length - offset, null, cb));
+    }
   }
 
   sync(): Promise<void> {
-    return done((cb) => fsync(this.descriptor(), cb));
+    return call((cb) => fsync(this.descriptor(), cb));
   }
 
   truncate(length: number): Promise<void> {
-    return done((cb) => ftruncate(this.descriptor(), length, cb));
+    return call((cb) => ftruncate(this.descriptor(), length, cb));
   }
 
   async close(): Promise<void> {
     const fd = this.descriptor();
     this.fd = -1;
-    return done((cb) => close(fd, cb));
+    return call((cb) => close(fd, cb));
   }
 
   private descriptor(): number {
@@ -71,20 +74,12 @@ class DescriptorAppendFile implements AppendFile {
   }
 }
 
-function done(call: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => call((err) => (err ? reject(err) : resolve())));
-}
-
-function writeSome(fd: number, data: Uint8Array, offset: number, length: number): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, data, offset, length, null, (err, written) => (err ? reject(err) : resolve(written))));
-}
-
-function openFile(path: string, flags: number, mode: number): Promise<number> {
-  return new Promise((resolve, reject) => open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-function sizeOf(fd: number): Promise<number> {
-  return new Promise((resolve, reject) => fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats.size))));
+/**
+ * A call of the callback API as a promise: one promise and one closure (util.promisify would add
+ * a result object for write(), and FileHandle far more).
+ */
+function call<T = void>(start: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
 }
 
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
@@ -97,16 +92,16 @@ export const nodeSinkFileSystem: SinkFileSystem = {
     if (fresh) {
       try {
         // O_EXCL: were the file there after all, it is opened the ordinary way below.
-        return new DescriptorAppendFile(await openFile(path, APPEND | constants.O_EXCL, mode), 0);
+        return new DescriptorAppendFile(await call<number>((cb) => open(path, APPEND | constants.O_EXCL, mode, cb)), 0);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
     }
-    const fd = await openFile(path, APPEND, mode);
+    const fd = await call<number>((cb) => open(path, APPEND, mode, cb));
     try {
-      return new DescriptorAppendFile(fd, await sizeOf(fd));
+      return new DescriptorAppendFile(fd, (await call<Stats>((cb) => fstat(fd, cb))).size);
     } catch (err) {
-      await done((cb) => close(fd, cb));
+      await call((cb) => close(fd, cb));
       throw err;
     }
   },
@@ -125,10 +120,10 @@ export const nodeSinkFileSystem: SinkFileSystem = {
 
 /** fsyncs a file or a directory through a descriptor of its own (what any other one wrote becomes durable). */
 export async function fsyncPath(path: string): Promise<void> {
-  const fd = await openFile(path, constants.O_RDONLY, 0);
+  const fd = await call<number>((cb) => open(path, constants.O_RDONLY, cb));
   try {
-    await done((cb) => fsync(fd, cb));
+    await call((cb) => fsync(fd, cb));
   } finally {
-    await done((cb) => close(fd, cb));
+    await call((cb) => close(fd, cb));
   }
 }
