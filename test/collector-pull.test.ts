@@ -59,6 +59,7 @@ function collectorEnv(server: NatsServer, out: string): NodeJS.ProcessEnv {
 /** A server with the layout, an output directory and a client; collectors started with start() are killed after. */
 async function withLayout(
   body: (t: { server: NatsServer; out: string; nc: NatsConnection; jsm: JetStreamManager; start: () => ShipperProcess }) => Promise<void>,
+  extraEnv: NodeJS.ProcessEnv = {},
 ): Promise<void> {
   const server = await NatsServer.start();
   const nc = await connect({ servers: server.url });
@@ -66,7 +67,7 @@ async function withLayout(
     await inTempDir("shipper-pull-", async (out) => {
       const procs: ShipperProcess[] = [];
       const start = () => {
-        const p = new ShipperProcess(["collector"], collectorEnv(server, out));
+        const p = new ShipperProcess(["collector"], { ...collectorEnv(server, out), ...extraEnv });
         procs.push(p);
         return p;
       };
@@ -82,36 +83,40 @@ async function withLayout(
   }
 }
 
-test("collector pull - thousands of lines of several hosts, every file byte-identical and in order; SIGTERM exits 0 with all acknowledged", () =>
-  withLayout(async ({ out, nc, jsm, start }) => {
-    const hosts = ["web1.example.net", "web2.example.net", "web3.example.net", "db1.example.net", "a.b.c.d.example.co.uk"];
-    assert.ok(new Set(hosts.map((h) => partitionOf(h, 3))).size >= 2, "hosts spread over partitions");
-    const expected = new Map<string, string>();
-    for (const h of hosts) expected.set(h, await publish(nc, h, 0, 4000));
-    await waitUntil("lines stored", async () => (await stored(jsm)) === hosts.length * 4000);
+// Lines are read from the connection's buffer by the pull inbox itself (fast-msg-frames.ts), or,
+// with nats.js parsing alone, from its messages: both ways must give the same files.
+for (const [way, env] of [["read in place", {}], ["from nats.js messages", { SHIPPER_NATS_PARSER: "nats" }]] as const) {
+  test(`collector pull - thousands of lines of several hosts (${way}), every file byte-identical and in order; SIGTERM exits 0 with all acknowledged`, () =>
+    withLayout(async ({ out, nc, jsm, start }) => {
+      const hosts = ["web1.example.net", "web2.example.net", "web3.example.net", "db1.example.net", "a.b.c.d.example.co.uk"];
+      assert.ok(new Set(hosts.map((h) => partitionOf(h, 3))).size >= 2, "hosts spread over partitions");
+      const expected = new Map<string, string>();
+      for (const h of hosts) expected.set(h, await publish(nc, h, 0, 4000));
+      await waitUntil("lines stored", async () => (await stored(jsm)) === hosts.length * 4000);
 
-    const collector = start();
-    await collector.waitForOutput(/reading partitions 0,1,2 of "logs"/);
-    for (const h of hosts) expected.set(h, expected.get(h)! + (await publish(nc, h, 4000, 6000))); // while it runs
+      const collector = start();
+      await collector.waitForOutput(/reading partitions 0,1,2 of "logs"/);
+      for (const h of hosts) expected.set(h, expected.get(h)! + (await publish(nc, h, 4000, 6000))); // while it runs
 
-    await waitUntil(
-      "every host's file complete",
-      () => hosts.every((h) => outputOf(out, h).length >= expected.get(h)!.length) || !collector.running,
-      40_000,
-    );
-    for (const h of hosts) {
-      assert.equal(readdirSync(join(out, h)).length, 1);
-      assert.equal(outputOf(out, h), expected.get(h), `${h}: byte-identical and in order`);
-    }
-    const exit = await collector.stop();
-    assert.equal(exit.code, 0, exit.stderr);
-    assert.match(exit.stderr, new RegExp(`collector stopped: ${hosts.length * 6000} lines`));
-    for (let i = 0; i < LAYOUT.partitions; i++) {
-      // The server applies acknowledgements asynchronously: give it a moment.
-      await waitUntil(`LOGS_${i}: everything written acknowledged`, async () => (await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_ack_pending === 0, 5000);
-      assert.equal((await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_pending, 0, `LOGS_${i}: nothing left`);
-    }
-  }));
+      await waitUntil(
+        "every host's file complete",
+        () => hosts.every((h) => outputOf(out, h).length >= expected.get(h)!.length) || !collector.running,
+        40_000,
+      );
+      for (const h of hosts) {
+        assert.equal(readdirSync(join(out, h)).length, 1);
+        assert.equal(outputOf(out, h), expected.get(h), `${h}: byte-identical and in order`);
+      }
+      const exit = await collector.stop();
+      assert.equal(exit.code, 0, exit.stderr);
+      assert.match(exit.stderr, new RegExp(`collector stopped: ${hosts.length * 6000} lines`));
+      for (let i = 0; i < LAYOUT.partitions; i++) {
+        // The server applies acknowledgements asynchronously: give it a moment.
+        await waitUntil(`LOGS_${i}: everything written acknowledged`, async () => (await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_ack_pending === 0, 5000);
+        assert.equal((await jsm.consumers.info(`LOGS_${i}`, "COLLECTOR")).num_pending, 0, `LOGS_${i}: nothing left`);
+      }
+    }, env));
+}
 
 test("collector pull - SIGTERM under load leaves nothing delivered and unacknowledged; a restart appends the rest exactly once", () =>
   withLayout(async ({ out, nc, jsm, start }) => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { connect, headers } from "@nats-io/transport-node";
 import { Parser } from "@nats-io/nats-core/internal";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { frameReads, installFastMsgFrames, wrap, type ParserInternals } from "../src/shared/fast-msg-frames.js";
+import { frameReads, installFastMsgFrames, readFramesOf, wrap, type ParserInternals } from "../src/shared/fast-msg-frames.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { waitUntil } from "../src/testkit/shipper-process.js";
 
@@ -176,6 +176,52 @@ test("fast msg frames - on a real connection, also after the server restarts", a
     const again = got.filter((g) => g.startsWith("t.again "));
     assert.deepEqual(again.map((g) => g.split(" ")[1]), Array.from({ length: 100 }, (_, i) => `${i}`), "in order");
     assert.deepEqual(again.map((g) => g.split(" ")[2]), Array.from({ length: 100 }, (_, i) => (i % 2 ? "again" : "")));
+  } finally {
+    await nc.close();
+    await server.dispose();
+  }
+});
+
+test("fast msg frames - a subscription's own reader takes the frames it wants, in order with the rest, and nats.js still counts them", async () => {
+  const server = await NatsServer.start();
+  const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+  try {
+    assert.ok(installFastMsgFrames(nc), "nats.js internals are as expected");
+    // One stream of events from both ways: frames the reader takes (odd payloads) and messages it
+    // leaves to the callback (even payloads, and anything without headers).
+    const seen: string[] = [];
+    const sub = nc.subscribe("own.>", { callback: (_e, m) => void seen.push(`cb ${m.subject} ${m.reply || "-"} ${m.headers?.get("K") ?? "-"} ${m.string()}`) });
+    readFramesOf(sub, (buf, f) => {
+      const data = buf.toString("utf8", f.dataFrom, f.dataTo);
+      if (f.headersTo === f.headersFrom || Number(data) % 2 === 0) return false;
+      const headersText = buf.toString("utf8", f.headersFrom, f.headersTo);
+      assert.match(headersText, /^NATS\/1\.0\r\n[\s\S]*\r\n\r\n$/, "the header block, whole");
+      seen.push(`own ${buf.toString("utf8", f.subjectFrom, f.subjectTo)} ${f.replyTo > f.replyFrom ? buf.toString("utf8", f.replyFrom, f.replyTo) : "-"} ${/K: (\S+)/.exec(headersText)![1]} ${data}`);
+      return true;
+    });
+    const other: string[] = [];
+    nc.subscribe("own.>", { callback: (_e, m) => void other.push(m.string()) }); // no reader: nats.js only
+    const h = headers();
+    h.set("K", "v\u00e9");
+    const inBefore = nc.stats().inMsgs;
+    for (let i = 0; i < 200; i++) nc.publish(`own.h${i % 3}`, `${i}`, { headers: i % 5 === 4 ? undefined : h, reply: i % 7 === 0 ? `r.${i}` : undefined });
+    await nc.flush();
+    await waitUntil("all delivered", () => seen.length === 200 && other.length === 200, 5_000);
+    const expect = Array.from({ length: 200 }, (_, i) => {
+      const own = i % 5 !== 4 && i % 2 === 1;
+      return `${own ? "own" : "cb"} own.h${i % 3} ${i % 7 === 0 ? `r.${i}` : "-"} ${i % 5 === 4 ? "-" : "v\u00e9"} ${i}`;
+    });
+    assert.deepEqual(seen, expect, "each message once, by the reader or the callback, in order");
+    assert.equal(nc.stats().inMsgs - inBefore, 400, "nats.js counted every message of both subscriptions");
+    assert.equal((sub as unknown as { received: number }).received, 200, "and the subscription's own count");
+    // A subscription with a message limit is left to nats.js, which ends it at the limit.
+    const limited: string[] = [];
+    const once = nc.subscribe("lim", { max: 2, callback: (_e, m) => void limited.push(m.string()) });
+    readFramesOf(once, () => assert.fail("a limited subscription's frames go to nats.js"));
+    for (let i = 0; i < 3; i++) nc.publish("lim", `${i}`, { headers: h });
+    await nc.flush();
+    await waitUntil("limited delivered", () => once.isClosed(), 5_000);
+    assert.deepEqual(limited, ["0", "1"]);
   } finally {
     await nc.close();
     await server.dispose();

@@ -34,15 +34,19 @@ const DOTS = new Int32Array(16);
 
 const ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
 
+/** Reused result of scanAckReply (no object per message). */
+const scanned: DeliveryNumbers = { deliveries: 0, streamSequence: 0, deliverySequence: 0 };
+
 /**
  * The numbers of a `$JS.ACK` reply without splitting it, read from its bytes as received: the
  * collector reads every message's sequences (split() plus an object per message showed up in
- * profiles), and keeps no reply string for a waiting line.
+ * profiles), and keeps no reply string for a waiting line. The result is shared: read it before
+ * the next call.
  */
-export function scanAckReply(reply: Uint8Array): DeliveryNumbers | undefined {
-  if (!isAckReply(reply)) return undefined;
+export function scanAckReply(reply: Uint8Array, from = 0, to = reply.length): DeliveryNumbers | undefined {
+  if (!isAckReply(reply, from, to)) return undefined;
   let dots = 0;
-  for (let i = 0; i < reply.length; i++) {
+  for (let i = from; i < to; i++) {
     if (reply[i] !== 0x2e) continue;
     if (dots < DOTS.length) DOTS[dots] = i;
     dots++;
@@ -54,7 +58,10 @@ export function scanAckReply(reply: Uint8Array): DeliveryNumbers | undefined {
   const streamSequence = tokenNumber(reply, at + 1);
   const deliverySequence = tokenNumber(reply, at + 2);
   if (deliveries < 0 || streamSequence < 0 || deliverySequence < 0) return undefined;
-  return { deliveries, streamSequence, deliverySequence };
+  scanned.deliveries = deliveries;
+  scanned.streamSequence = streamSequence;
+  scanned.deliverySequence = deliverySequence;
+  return scanned;
 }
 
 function tokenNumber(bytes: Uint8Array, k: number): number {
@@ -70,9 +77,9 @@ function tokenNumber(bytes: Uint8Array, k: number): number {
   return n;
 }
 
-/** Whether a reply subject's bytes are a JetStream acknowledgement subject (`$JS.ACK.`...). */
-export function isAckReply(reply: Uint8Array): boolean {
-  if (reply.length < ACK_PREFIX.length) return false;
-  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[i] !== ACK_PREFIX[i]) return false;
+/** Whether a reply subject's bytes (`reply[from, to)`) are a JetStream acknowledgement subject (`$JS.ACK.`...). */
+export function isAckReply(reply: Uint8Array, from = 0, to = reply.length): boolean {
+  if (to - from < ACK_PREFIX.length) return false;
+  for (let i = 0; i < ACK_PREFIX.length; i++) if (reply[from + i] !== ACK_PREFIX[i]) return false;
   return true;
 }

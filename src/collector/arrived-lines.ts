@@ -1,13 +1,12 @@
-// The lines a partition received and has not yet handed out, kept compact until they are taken
-// for a batch: their bytes (reply subject, header values, payload) copied into large chunks, their
-// numbers into typed arrays of the chunk. No object is made per line while it waits.
+// The lines a partition received and has not yet handed out, kept compact until they are written:
+// their bytes (reply subject, header block, payload, as received) copied into large chunks, their
+// numbers into typed arrays of the chunk. No object is made per line while it waits, and taken for
+// a batch a line is only a small PulledLine that reads its fields here (puller.ts).
 //
-// Why: up to --read-ahead lines wait here (with two batches a partition, 200,000 with ten
-// partitions). As objects (a
-// record, a Buffer, the reply and id strings: ~360 bytes of heap a line) they outlived the young
-// generation, so the collector's garbage collection spent its time copying and promoting them, and
-// V8 grew the old generation to a few times what they held. Taken for a batch, a line becomes a
-// PulledLine that lives only while the batch is written.
+// Why: up to --read-ahead lines wait here. As objects (a record, a Buffer, the reply and id
+// strings: ~360 bytes of heap a line) they outlived the young generation, so the collector's
+// garbage collection spent its time copying and promoting them, and V8 grew the old generation to
+// a few times what they held.
 //
 // A chunk is used again once every line in it was taken and released (written: the reader
 // releases a written batch's lines chunk by chunk, and nothing reads a written line's bytes). Reused,
@@ -15,7 +14,8 @@
 // a lot has piled up (~50 MB more at 1,000 hosts). A line never released (a batch abandoned at a
 // delivery gap, or on stop) keeps its chunk out of reuse, and the chunk is simply collected.
 
-import type { LineHeaderSpans } from "./line-headers.js";
+import { ORIGIN_TOKEN_LENGTH, plainShortIdOffset } from "../protocol/msg-id.js";
+import { ByteStrings } from "./byte-strings.js";
 
 /** Bytes per chunk (a line larger than that gets a chunk of its own size). */
 const CHUNK_BYTES = 128 * 1024;
@@ -26,72 +26,94 @@ const CHUNK_LINES = 1024;
  * partition would keep memory for each of a hundred partitions that was once busy.
  */
 const SPARE_CHUNKS = 64;
-const spare: Chunk[] = [];
+const spare: LineChunk[] = [];
 
-// The small numbers kept per line (32 bits each), in this order.
-const START = 0; // where the line's bytes begin in the chunk: reply, id, part, batch, payload
-const REPLY = 1; // byte lengths of each (0: absent)
-const ID = 2;
-const PART = 3;
-const BATCH = 4;
-const DATA = 5;
-const SUBJECT = 6; // index into the chunk's subject table
-const DELIVERIES = 7;
-const FIELDS = 8;
-// The sequences (64-bit floats: they may pass 2^32), two per line.
+// The small numbers kept per line (32 bits each), in this order. A line's bytes are copied as they
+// came, from its reply subject to the end of its payload (header block included): one copy a line.
+const REPLY_AT = 0; // where each part begins in the chunk, and its length (0: absent)
+const REPLY_LENGTH = 1;
+const ID_AT = 2;
+const ID_LENGTH = 3;
+const PART_AT = 4;
+const PART_LENGTH = 5;
+const BATCH_AT = 6;
+const BATCH_LENGTH = 7;
+const DATA_AT = 8;
+const DATA_LENGTH = 9;
+const SUBJECT = 10; // number in the chunk's subject table
+const DELIVERIES = 11;
+const ORIGIN = 12; // a whole line's short id: its origin's number in the origin table (NO_ORIGIN: parse msgId)
+const FIELDS = 13;
+const NO_ORIGIN = 0xffffffff;
+// The 64-bit numbers (sequences may pass 2^32), three per line.
 const SEQUENCE = 0;
 const DELIVERY_SEQUENCE = 1;
+const OFFSET = 2; // with ORIGIN: the id's offset
+const WIDE = 3;
 
-/** Subjects remembered to share one string per host among its lines; a new table when full. */
-const MAX_SUBJECTS = 100_000;
+/**
+ * Subjects and origins remembered to share one string each among the lines (a host's subject, a
+ * file's origin token); new tables when one is full.
+ */
+const MAX_TABLE = 100_000;
 
-/** One line as it arrives: views into the connection's read buffer, valid only during add(). */
+/** The strings the lines of a chunk refer to by number. */
+interface Tables {
+  readonly subjects: ByteStrings;
+  readonly origins: ByteStrings;
+}
+
+/**
+ * One line as it arrives, as places in the bytes received (valid only during add()). Its reply,
+ * header values and payload are all in `bytes`, in that order: `bytes[replyFrom, dataTo)` is
+ * copied as one. An absent part is an empty range.
+ */
 export interface ArrivingLine {
-  subject: string;
-  reply: Uint8Array;
-  /** Where its header values are (line-headers.ts). */
-  headers: LineHeaderSpans;
-  data: Uint8Array;
+  subject: Buffer;
+  subjectFrom: number;
+  subjectTo: number;
+  bytes: Buffer;
+  replyFrom: number;
+  replyTo: number;
+  /** `Nats-Msg-Id`, `Shipper-Part` and `Shipper-Batch` values (line-headers.ts). */
+  idFrom: number;
+  idTo: number;
+  partFrom: number;
+  partTo: number;
+  batchFrom: number;
+  batchTo: number;
+  dataFrom: number;
+  dataTo: number;
   sequence: number;
   deliveries: number;
   deliverySequence: number;
 }
 
-/** A line's chunk, to release the line once its batch is written (its bytes are then reused). */
-export interface LineChunk {
-  /** `lines` of the lines taken from this chunk are written: nothing reads their bytes again. */
-  release(lines: number): void;
-}
+/** What take() makes of line `index` of `chunk` (reading it there until the line is released). */
+export type MakeLine<T> = (chunk: LineChunk, index: number) => T;
 
-/** What take() rebuilds of a line (strings decoded, the payload a view into the chunk). */
-export type MakeLine<T> = (
-  chunk: LineChunk,
-  subject: string,
-  reply: string,
-  data: Buffer,
-  msgId: string | undefined,
-  part: string | undefined,
-  batch: string | undefined,
-  sequence: number,
-  deliveries: number,
-  deliverySequence: number,
-) => T;
-
-class Chunk implements LineChunk {
+/**
+ * Up to CHUNK_LINES lines' bytes and numbers. A line is read here, by its index, from when it is
+ * taken until it is released; `generation` changes when the chunk is reused, so a reader can tell
+ * a line it holds is gone.
+ */
+export class LineChunk {
   readonly bytes: Buffer;
   used = 0;
   readonly numbers = new Uint32Array(CHUNK_LINES * FIELDS);
-  readonly sequences = new Float64Array(CHUNK_LINES * 2);
+  readonly sequences = new Float64Array(CHUNK_LINES * WIDE);
   /** Lines added, taken, and released. */
   count = 0;
   head = 0;
   released = 0;
   /** No more lines will be added (a newer chunk took over). */
   sealed = false;
+  /** How often the chunk was reused. */
+  generation = 0;
 
   constructor(
     size: number,
-    public subjects: string[],
+    public tables: Tables,
     /** A chunk of the usual size, which goes back to the spare ones once all its lines are released. */
     private readonly reusable: boolean,
   ) {
@@ -99,6 +121,70 @@ class Chunk implements LineChunk {
     this.bytes = Buffer.allocUnsafeSlow(size);
   }
 
+  subject(i: number): string {
+    return this.tables.subjects.texts[this.numbers[i * FIELDS + SUBJECT]!]!;
+  }
+
+  /** A whole line's short id already read: its origin key (parseMsgId's originKey); undefined otherwise. */
+  originKey(i: number): string | undefined {
+    const origin = this.numbers[i * FIELDS + ORIGIN]!;
+    return origin === NO_ORIGIN ? undefined : this.tables.origins.texts[origin];
+  }
+
+  /** With originKey(): the id's offset. */
+  offset(i: number): number {
+    return this.sequences[i * WIDE + OFFSET]!;
+  }
+
+  reply(i: number): string {
+    const k = i * FIELDS;
+    const at = this.numbers[k + REPLY_AT]!;
+    return this.bytes.toString("utf8", at, at + this.numbers[k + REPLY_LENGTH]!);
+  }
+
+  /** Copies the reply subject's bytes to `target` at `at`; returns how many. */
+  copyReply(i: number, target: Buffer, at: number): number {
+    const k = i * FIELDS;
+    const from = this.numbers[k + REPLY_AT]!;
+    return this.bytes.copy(target, at, from, from + this.numbers[k + REPLY_LENGTH]!);
+  }
+
+  replyLength(i: number): number {
+    return this.numbers[i * FIELDS + REPLY_LENGTH]!;
+  }
+
+  msgId(i: number): string | undefined {
+    return this.text(i * FIELDS + ID_AT);
+  }
+
+  part(i: number): string | undefined {
+    return this.text(i * FIELDS + PART_AT);
+  }
+
+  batch(i: number): string | undefined {
+    return this.text(i * FIELDS + BATCH_AT);
+  }
+
+  /** The payload: a view of the chunk. */
+  data(i: number): Buffer {
+    const k = i * FIELDS;
+    const at = this.numbers[k + DATA_AT]!;
+    return this.bytes.subarray(at, at + this.numbers[k + DATA_LENGTH]!);
+  }
+
+  sequence(i: number): number {
+    return this.sequences[i * WIDE + SEQUENCE]!;
+  }
+
+  deliverySequence(i: number): number {
+    return this.sequences[i * WIDE + DELIVERY_SEQUENCE]!;
+  }
+
+  deliveries(i: number): number {
+    return this.numbers[i * FIELDS + DELIVERIES]!;
+  }
+
+  /** `lines` of the lines taken from this chunk are written: nothing reads their bytes again. */
   release(lines: number): void {
     this.released += lines;
     if (this.released === this.count && this.sealed) this.recycle();
@@ -109,21 +195,28 @@ class Chunk implements LineChunk {
     if (this.released === this.count) this.recycle();
   }
 
+  private text(k: number): string | undefined {
+    const length = this.numbers[k + 1]!;
+    if (length === 0) return undefined;
+    const at = this.numbers[k]!;
+    return this.bytes.toString("utf8", at, at + length);
+  }
+
   private recycle(): void {
     if (!this.reusable || spare.length >= SPARE_CHUNKS) return;
     this.used = this.count = this.head = this.released = 0;
     this.sealed = false;
+    this.generation++;
     spare.push(this);
   }
 }
 
 export class ArrivedLines<T> {
-  private chunks: Chunk[] = [];
+  private chunks: LineChunk[] = [];
   /** Index of the first chunk with lines not yet taken. */
   private first = 0;
   private lines = 0;
-  private subjects: string[] = [];
-  private subjectIndex = new Map<string, number>();
+  private tables: Tables = { subjects: new ByteStrings(), origins: new ByteStrings() };
 
   constructor(private readonly make: MakeLine<T>) {}
 
@@ -132,14 +225,14 @@ export class ArrivedLines<T> {
   }
 
   add(line: ArrivingLine): void {
-    const h = line.headers;
-    const idLength = Math.max(0, h.idTo - h.idFrom);
-    const partLength = Math.max(0, h.partTo - h.partFrom);
-    const batchLength = Math.max(0, h.batchTo - h.batchFrom);
-    const need = line.reply.length + idLength + partLength + batchLength + line.data.length;
-    const subject = this.subjectNumber(line.subject);
+    const from = line.replyFrom;
+    const need = line.dataTo - from;
+    const tables = this.currentTables();
+    const subject = tables.subjects.number(line.subject, line.subjectFrom, line.subjectTo);
+    const offset = line.idTo > line.idFrom ? plainShortIdOffset(line.bytes, line.idFrom, line.idTo) : -1;
+    const origin = offset >= 0 ? tables.origins.number(line.bytes, line.idFrom, line.idFrom + ORIGIN_TOKEN_LENGTH) : NO_ORIGIN;
     let chunk = this.chunks[this.chunks.length - 1];
-    if (!chunk || chunk.count === CHUNK_LINES || chunk.bytes.length - chunk.used < need || chunk.subjects !== this.subjects) {
+    if (!chunk || chunk.count === CHUNK_LINES || chunk.bytes.length - chunk.used < need || chunk.tables !== tables) {
       if (chunk) {
         if (chunk.head === chunk.count) this.chunks.pop(); // all taken: nothing left to hand out
         chunk.seal();
@@ -147,29 +240,25 @@ export class ArrivedLines<T> {
       chunk = this.newChunk(need);
       this.chunks.push(chunk);
     }
-    const bytes = chunk.bytes;
     const start = chunk.used;
-    let at = start;
-    bytes.set(line.reply, at);
-    at += line.reply.length;
-    if (idLength > 0) at += h.bytes.copy(bytes, at, h.idFrom, h.idTo);
-    if (partLength > 0) at += h.bytes.copy(bytes, at, h.partFrom, h.partTo);
-    if (batchLength > 0) at += h.bytes.copy(bytes, at, h.batchFrom, h.batchTo);
-    bytes.set(line.data, at);
-    chunk.used = at + line.data.length;
+    line.bytes.copy(chunk.bytes, start, from, line.dataTo);
+    chunk.used = start + need;
+    const shift = start - from; // from the received bytes to the chunk
     const n = chunk.numbers;
     const k = chunk.count * FIELDS;
-    n[k + START] = start;
-    n[k + REPLY] = line.reply.length;
-    n[k + ID] = idLength;
-    n[k + PART] = partLength;
-    n[k + BATCH] = batchLength;
-    n[k + DATA] = line.data.length;
+    n[k + REPLY_AT] = start;
+    n[k + REPLY_LENGTH] = line.replyTo - from;
+    setPart(n, k + ID_AT, line.idFrom, line.idTo, shift);
+    setPart(n, k + PART_AT, line.partFrom, line.partTo, shift);
+    setPart(n, k + BATCH_AT, line.batchFrom, line.batchTo, shift);
+    setPart(n, k + DATA_AT, line.dataFrom, line.dataTo, shift);
     n[k + SUBJECT] = subject;
     n[k + DELIVERIES] = line.deliveries;
-    const q = chunk.count * 2;
+    n[k + ORIGIN] = origin;
+    const q = chunk.count * WIDE;
     chunk.sequences[q + SEQUENCE] = line.sequence;
     chunk.sequences[q + DELIVERY_SEQUENCE] = line.deliverySequence;
+    chunk.sequences[q + OFFSET] = offset;
     chunk.count++;
     this.lines++;
   }
@@ -179,18 +268,7 @@ export class ArrivedLines<T> {
     const out: T[] = [];
     while (out.length < max && this.first < this.chunks.length) {
       const chunk = this.chunks[this.first]!;
-      const { bytes, numbers: n, sequences, subjects } = chunk;
-      while (out.length < max && chunk.head < chunk.count) {
-        const q = chunk.head * 2;
-        const k = chunk.head++ * FIELDS;
-        let at = n[k + START]!;
-        const reply = bytes.toString("utf8", at, (at += n[k + REPLY]!));
-        const msgId = text(bytes, at, (at += n[k + ID]!));
-        const part = text(bytes, at, (at += n[k + PART]!));
-        const batch = text(bytes, at, (at += n[k + BATCH]!));
-        const data = bytes.subarray(at, at + n[k + DATA]!);
-        out.push(this.make(chunk, subjects[n[k + SUBJECT]!]!, reply, data, msgId, part, batch, sequences[q + SEQUENCE]!, n[k + DELIVERIES]!, sequences[q + DELIVERY_SEQUENCE]!));
-      }
+      while (out.length < max && chunk.head < chunk.count) out.push(this.make(chunk, chunk.head++));
       // A chunk still being filled stays (add() drops it once it is sealed and all taken).
       if (chunk.head === chunk.count && chunk.sealed) this.first++;
       else break;
@@ -210,31 +288,29 @@ export class ArrivedLines<T> {
     this.lines = 0;
   }
 
-  private newChunk(need: number): Chunk {
+  private newChunk(need: number): LineChunk {
     const reused = need <= CHUNK_BYTES ? spare.pop() : undefined;
     if (reused) {
-      reused.subjects = this.subjects;
+      reused.tables = this.tables;
       return reused;
     }
     // An oversized chunk (one large line) is not kept for reuse.
-    return new Chunk(Math.max(CHUNK_BYTES, need), this.subjects, need <= CHUNK_BYTES);
+    return new LineChunk(Math.max(CHUNK_BYTES, need), this.tables, need <= CHUNK_BYTES);
   }
 
-  private subjectNumber(subject: string): number {
-    let i = this.subjectIndex.get(subject);
-    if (i !== undefined) return i;
-    if (this.subjects.length >= MAX_SUBJECTS) {
-      // Lines already kept refer to the old table through their chunk; new ones start a new chunk.
-      this.subjects = [];
-      this.subjectIndex = new Map();
+  private currentTables(): Tables {
+    // Lines already kept refer to full tables through their chunk; new ones start new tables (and a chunk).
+    if (this.tables.subjects.size >= MAX_TABLE || this.tables.origins.size >= MAX_TABLE) {
+      this.tables = { subjects: new ByteStrings(), origins: new ByteStrings() };
     }
-    i = this.subjects.length;
-    this.subjects.push(subject);
-    this.subjectIndex.set(subject, i);
-    return i;
+    return this.tables;
   }
 }
 
-function text(bytes: Buffer, from: number, to: number): string | undefined {
-  return to > from ? bytes.toString("utf8", from, to) : undefined;
+/** A part's place and length in the chunk (an empty range is absent: length 0). */
+function setPart(n: Uint32Array, k: number, from: number, to: number, shift: number): void {
+  if (to > from) {
+    n[k] = from + shift;
+    n[k + 1] = to - from;
+  } else n[k] = n[k + 1] = 0;
 }

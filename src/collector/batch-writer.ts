@@ -594,7 +594,8 @@ export class BatchWriter {
     const done = this.pendingParts.get(m.subject)!;
     if (done.next <= done.n) return undefined;
     this.pendingParts.delete(m.subject);
-    return { ...m, data: Buffer.concat(done.parts.map((p) => p.data)), part: undefined };
+    // Made field by field: a reader's message may keep its fields in getters, which a spread would not copy.
+    return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, batch: m.batch, data: Buffer.concat(done.parts.map((p) => p.data)), term: m.term?.bind(m) };
   }
 
   private route(batch: MessageBatch, messages: readonly ReadMessage[]): Routed {
@@ -632,28 +633,33 @@ export class BatchWriter {
       }
       if (verdict.problem) {
         routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: whole.data });
-        if (m.term) routed.terms.push(() => m.term!());
+        if (m.term) routed.terms.push(m.term.bind(m)); // bound now: it runs once the line is written
         continue;
       }
-      const id = whole.msgId ? parseMsgId(whole.msgId) : undefined;
       let lines = routed.hosts.get(verdict.host);
       if (!lines) routed.hosts.set(verdict.host, (lines = []));
+      // A reader may have read a whole line's id on arrival; otherwise it is taken apart here.
+      let originKey = whole.originKey;
+      let offset = whole.offset ?? 0;
+      const id = originKey === undefined && whole.msgId ? parseMsgId(whole.msgId) : undefined;
+      if (id) ({ originKey, offset } = id);
       if (whole.batch !== undefined) {
         // Several lines in one message (batch.ts): split back, each checked like a line of its own.
         const count = parseBatchCount(whole.batch);
-        const split = count !== undefined && id ? splitBatch(whole.data, count, id.offset) : undefined;
-        if (!split || !id) {
+        const split = count !== undefined && originKey !== undefined ? splitBatch(whole.data, count, offset) : undefined;
+        if (!split || originKey === undefined) {
           const reason = `malformed batch (Shipper-Batch "${whole.batch}", Nats-Msg-Id "${whole.msgId ?? ""}")`;
           routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason, line: whole.data });
-          if (m.term) routed.terms.push(() => m.term!());
+          if (m.term) routed.terms.push(m.term.bind(m)); // bound now: it runs once the line is written
           continue;
         }
+        const origin = originKey;
         split.lines.forEach((line, k) => {
-          if (!this.isResend(routed, verdict.host, id.originKey, split.ends[k]!)) lines.push(line);
+          if (!this.isResend(routed, verdict.host, origin, split.ends[k]!)) lines.push(line);
         });
         continue;
       }
-      if (id && this.isResend(routed, verdict.host, id.originKey, id.offset)) continue;
+      if (originKey !== undefined && this.isResend(routed, verdict.host, originKey, offset)) continue;
       lines.push(whole.data);
     }
     for (const [host, lines] of routed.hosts) if (lines.length === 0) routed.hosts.delete(host); // all re-sends
@@ -724,6 +730,6 @@ function copyState(data: PartitionStateData): PartitionStateData {
  * memory (MessageBatch.written).
  */
 function kept(m: ReadMessage): ReadMessage {
-  const term = m.term ? () => m.term!() : undefined;
+  const term = m.term?.bind(m);
   return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, part: m.part, batch: m.batch, data: Buffer.from(m.data), term };
 }

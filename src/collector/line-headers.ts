@@ -51,7 +51,7 @@ export function lineHeaderSpans(msg: Msg): LineHeaderSpans {
       lineHeaderReads.fast++;
       return clear();
     }
-    if (scan(data, hdr)) {
+    if (scan(data, 0, hdr)) {
       lineHeaderReads.fast++;
       return spans;
     }
@@ -70,17 +70,31 @@ export function lineHeaderSpans(msg: Msg): LineHeaderSpans {
 }
 
 /**
- * Finds the three headers in `data[0, end)` and sets `spans`, as nats.js would read them: each
+ * The same read straight from a frame's header block, `bytes[from, to)` (fast-msg-frames.ts); an
+ * empty block has none of the headers. Undefined when the block is one nats.js must read.
+ */
+export function lineHeaderSpansIn(bytes: Buffer, from: number, to: number): LineHeaderSpans | undefined {
+  if (to <= from) {
+    lineHeaderReads.fast++;
+    return clear();
+  }
+  if (!scan(bytes, from, to)) return undefined;
+  lineHeaderReads.fast++;
+  return spans;
+}
+
+/**
+ * Finds the three headers in `data[from, end)` and sets `spans`, as nats.js would read them: each
  * `\r\n` line after the first is `Name: value`, names compared exactly, the first of repeated
  * names wins, values trimmed, an empty value counts as absent. False when a byte is not ASCII
  * (nats.js decodes UTF-8 and trims Unicode spaces) or a CR or LF stands alone: those are left to
  * nats.js.
  */
-function scan(data: Buffer, end: number): boolean {
+function scan(data: Buffer, from: number, end: number): boolean {
   let idFrom = 0, idTo = 0, partFrom = 0, partTo = 0, batchFrom = 0, batchTo = 0;
   let seen = 0; // bit k: NAMES[k] was met
   let lineStart = -1; // the status line ("NATS/1.0", maybe a code) is skipped
-  for (let i = 0; i < end; i++) {
+  for (let i = from; i < end; i++) {
     const c = data[i]!;
     if (c >= 0x80 || c === 0x0a) return false;
     if (c !== 0x0d) continue;

@@ -18,6 +18,13 @@ export interface ReadMessage {
   readonly deliveries: number;
   /** `Nats-Msg-Id` (origin and offset of an agent's line), for re-send detection. */
   readonly msgId?: string;
+  /**
+   * A whole line's short `Nats-Msg-Id` already taken apart by a reader that reads ids on arrival
+   * (the pull reader, without a string a line): what parseMsgId gives as originKey and offset.
+   * Absent: msgId is parsed.
+   */
+  readonly originKey?: string;
+  readonly offset?: number;
   /** `Shipper-Part: k/n` on the parts of a split line. */
   readonly part?: string;
   /** `Shipper-Batch: <count>` on a message holding several consecutive lines of one file. */

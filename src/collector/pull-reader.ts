@@ -20,6 +20,7 @@ import { delay } from "./delay.js";
 import type { MessageBatch, PartitionReader } from "./partition-reader.js";
 import { Puller, type PulledLine, type ReadAheadBudget } from "./puller.js";
 import type { LineChunk } from "./arrived-lines.js";
+import { BatchReplies } from "./batch-replies.js";
 import type { InFlightBytes } from "./in-flight-bytes.js";
 import { JetStreamSource, type StreamSource } from "./stream-gap.js";
 
@@ -151,21 +152,18 @@ export class PullReader implements PartitionReader {
 
   /**
    * Once the writer has routed its lines (routed()), the batch keeps only its reply subjects,
-   * which its acknowledgement and "in progress" need, and which chunks its lines' bytes are in
-   * (released once written, so the chunks are reused). The line objects are garbage from then
-   * on: with 10,000 hosts a batch takes a while to write, and its lines, kept alive that long,
-   * were ~35 MB of heap over ten partitions. (The array handed out is emptied: this generator's
-   * frame holds it too.)
+   * which its acknowledgement and "in progress" need (copied into one buffer: a string a line,
+   * kept until the acknowledgement, outlived the young generation), and which chunks its lines'
+   * bytes are in (released once written, so the chunks are reused). The line objects are garbage
+   * from then on. (The array handed out is emptied: this generator's frame holds it too.)
    */
   private toBatch(lines: PulledLine[], policy: AckPolicy, fresh: boolean, puller: Puller, taken: number): MessageBatch {
     const { nc } = this.opts;
-    let replies: string[] | undefined;
+    let replies: BatchReplies | undefined;
     let chunks: [LineChunk, number][] | undefined;
-    const replyList = () => replies ?? lines.map((l) => l.reply);
     const routed = () => {
       if (replies) return;
-      // AckAll acknowledges with the last reply; "in progress" (+WPI) still goes to every message.
-      replies = policy === AckPolicy.None ? [] : lines.map((l) => l.reply);
+      replies = new BatchReplies(policy === AckPolicy.None ? [] : lines);
       chunks = chunkRuns(lines);
       lines.length = 0;
     };
@@ -183,13 +181,17 @@ export class PullReader implements PartitionReader {
         puller.release(taken);
       },
       ack: async () => {
-        const list = replyList();
+        routed();
+        // AckAll acknowledges with the last reply; "in progress" (+WPI) still goes to every message.
         if (policy === AckPolicy.All) {
-          if (list.length > 0) nc.publish(list[list.length - 1]!, ACK);
-        } else if (policy === AckPolicy.Explicit) for (const r of list) nc.publish(r, ACK);
+          const last = replies!.last();
+          if (last) nc.publish(last, ACK);
+        } else if (policy === AckPolicy.Explicit) replies!.each((r) => nc.publish(r, ACK));
+        replies!.release();
       },
       working: () => {
-        if (policy !== AckPolicy.None) for (const r of replyList()) nc.publish(r, WORKING);
+        routed();
+        if (policy !== AckPolicy.None) replies!.each((r) => nc.publish(r, WORKING));
       },
     };
   }

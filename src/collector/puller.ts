@@ -7,8 +7,9 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
 import { isAckReply, scanAckReply } from "./ack-reply.js";
+import { readFramesOf, type FrameSpans } from "../shared/fast-msg-frames.js";
 import { ArrivedLines, type ArrivingLine, type LineChunk } from "./arrived-lines.js";
-import { lineHeaderSpans } from "./line-headers.js";
+import { lineHeaderSpans, lineHeaderSpansIn } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
 import type { InFlightBytes } from "./in-flight-bytes.js";
 import type { ReadMessage } from "./partition-reader.js";
@@ -123,40 +124,106 @@ const nanos = (ms: number) => ms * 1_000_000;
 
 const TERM = new TextEncoder().encode("+TERM");
 
+/** What the lines of one puller share. */
+interface LineContext {
+  readonly nc: NatsConnection;
+  readonly stream: string;
+  /** Whether a delivered line can be terminated (the consumer acknowledges). */
+  readonly terminable: boolean;
+}
+
 /**
- * A delivered line, made when it is taken for a batch (until then it waits as bytes and numbers:
- * arrived-lines.ts). The subject string is shared by the host's lines, the payload is a view into
- * the chunk it was copied to, and the delivery numbers were read from the reply subject on arrival.
+ * A delivered line taken for a batch: a place in the chunk its bytes were copied to on arrival
+ * (arrived-lines.ts), read from there while its batch is routed and written. Once the batch is
+ * written the chunk is reused; reading the line then throws rather than give another line's bytes.
  */
 export class PulledLine implements ReadMessage {
-  readonly term: (() => void) | undefined;
+  private readonly generation: number;
 
   constructor(
     /** Where its bytes are: released once the line is written, and they are reused. */
     readonly chunk: LineChunk,
-    private readonly nc: NatsConnection,
-    readonly stream: string,
-    readonly subject: string,
-    /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
-    readonly reply: string,
-    readonly data: Uint8Array,
-    /** `Nats-Msg-Id`, when the publisher set one (agents do: origin and offset of the line). */
-    readonly msgId: string | undefined,
-    /** `Shipper-Part`, on the parts of a split line. */
-    readonly part: string | undefined,
-    /** `Shipper-Batch`, on a message holding several lines. */
-    readonly batch: string | undefined,
-    readonly sequence: number,
-    readonly deliveries: number,
-    /** The consumer's delivery sequence, -1 when the reply subject could not be read. */
-    readonly deliverySequence: number,
-    terminable: boolean,
+    private readonly index: number,
+    private readonly context: LineContext,
   ) {
-    this.term = terminable ? PulledLine.prototype.terminate : undefined;
+    this.generation = chunk.generation;
   }
 
-  private terminate(this: PulledLine): void {
-    this.nc.publish(this.reply, TERM);
+  get stream(): string {
+    return this.context.stream;
+  }
+
+  get subject(): string {
+    return this.held().subject(this.index);
+  }
+
+  /** The `$JS.ACK...` subject: delivery numbers, and where acknowledgements go. */
+  get reply(): string {
+    return this.held().reply(this.index);
+  }
+
+  get data(): Buffer {
+    return this.held().data(this.index);
+  }
+
+  /** `Nats-Msg-Id`, when the publisher set one (agents do: origin and offset of the line). */
+  get msgId(): string | undefined {
+    return this.held().msgId(this.index);
+  }
+
+  /** A whole line's short id, read on arrival (see ReadMessage). */
+  get originKey(): string | undefined {
+    return this.held().originKey(this.index);
+  }
+
+  get offset(): number | undefined {
+    const chunk = this.held();
+    return chunk.originKey(this.index) === undefined ? undefined : chunk.offset(this.index);
+  }
+
+  /** `Shipper-Part`, on the parts of a split line. */
+  get part(): string | undefined {
+    return this.held().part(this.index);
+  }
+
+  /** `Shipper-Batch`, on a message holding several lines. */
+  get batch(): string | undefined {
+    return this.held().batch(this.index);
+  }
+
+  get sequence(): number {
+    return this.held().sequence(this.index);
+  }
+
+  get deliveries(): number {
+    return this.held().deliveries(this.index);
+  }
+
+  /** The consumer's delivery sequence, -1 when the reply subject could not be read. */
+  get deliverySequence(): number {
+    return this.held().deliverySequence(this.index);
+  }
+
+  /** Terminates the line; the reply is read now, so the function may run after the line is written. */
+  get term(): (() => void) | undefined {
+    if (!this.context.terminable) return undefined;
+    const { nc } = this.context;
+    const reply = this.reply;
+    return () => nc.publish(reply, TERM);
+  }
+
+  /** Copies the reply subject's bytes to `target` at `at`; returns how many (replyLength). */
+  copyReply(target: Buffer, at: number): number {
+    return this.held().copyReply(this.index, target, at);
+  }
+
+  get replyLength(): number {
+    return this.held().replyLength(this.index);
+  }
+
+  private held(): LineChunk {
+    if (this.chunk.generation !== this.generation) throw new Error("a delivered line was read after its batch was written (its memory is reused)");
+    return this.chunk;
   }
 }
 
@@ -165,7 +232,9 @@ export class Puller {
   readonly queue: MessageQueue<PulledLine, ArrivingLine>;
   /** The line being received, filled in place (no object per message). */
   private readonly arriving: ArrivingLine = {
-    subject: "", reply: EMPTY, headers: { bytes: Buffer.alloc(0), idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0 }, data: EMPTY, sequence: -1, deliveries: 0, deliverySequence: -1,
+    subject: EMPTY, subjectFrom: 0, subjectTo: 0, bytes: EMPTY, replyFrom: 0, replyTo: 0,
+    idFrom: 0, idTo: 0, partFrom: 0, partTo: 0, batchFrom: 0, batchTo: 0, dataFrom: 0, dataTo: 0,
+    sequence: -1, deliveries: 0, deliverySequence: -1,
   };
   /** Messages taken from the queue and not yet written (counted against the shared budget). */
   taken = 0;
@@ -202,13 +271,8 @@ export class Puller {
     this.lastDelivery = opts.deliveredBefore ?? 0;
     this.expiresMs = opts.expiresMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 1_000;
-    const { nc, stream } = opts;
-    const terminable = opts.terminable ?? false;
-    this.queue = new MessageQueue(
-      new ArrivedLines((chunk, subject, reply, data, msgId, part, batch, sequence, deliveries, deliverySequence) =>
-        new PulledLine(chunk, nc, stream, subject, reply, data, msgId, part, batch, sequence, deliveries, deliverySequence, terminable),
-      ),
-    );
+    const context: LineContext = { nc: opts.nc, stream: opts.stream, terminable: opts.terminable ?? false };
+    this.queue = new MessageQueue(new ArrivedLines((chunk, index) => new PulledLine(chunk, index, context)));
   }
 
   start(): void {
@@ -223,6 +287,7 @@ export class Puller {
 
   private subscribe(): void {
     const sub = this.opts.nc.subscribe(createInbox(), { callback: (err, msg) => (err ? this.fail(err) : this.receive(msg)) });
+    readFramesOf(sub, this.readFrame); // lines straight from the read buffer; statuses still come to receive()
     this.sub = sub;
     void sub.closed.then(() => {
       if (this.sub === sub) this.queue.end(); // the connection closed for good
@@ -362,28 +427,69 @@ export class Puller {
     if (sub && !sub.isClosed()) sub.unsubscribe();
   }
 
+  /** A line's frame, read in the connection's buffer (fast-msg-frames.ts); false leaves it to receive(). */
+  private readonly readFrame = (buf: Buffer, f: FrameSpans): boolean => {
+    if (!isAckReply(buf, f.replyFrom, f.replyTo)) return false; // a status: no `$JS.ACK` reply
+    const h = lineHeaderSpansIn(buf, f.headersFrom, f.headersTo);
+    if (!h) return false; // headers only nats.js reads right
+    const a = this.arriving;
+    a.subject = a.bytes = buf;
+    a.subjectFrom = f.subjectFrom;
+    a.subjectTo = f.subjectTo;
+    a.replyFrom = f.replyFrom;
+    a.replyTo = f.replyTo;
+    a.idFrom = h.idFrom;
+    a.idTo = h.idTo;
+    a.partFrom = h.partFrom;
+    a.partTo = h.partTo;
+    a.batchFrom = h.batchFrom;
+    a.batchTo = h.batchTo;
+    a.dataFrom = f.dataFrom;
+    a.dataTo = f.dataTo;
+    this.arrived(f.subjectTo - f.subjectFrom + (f.replyTo - f.replyFrom) + (f.dataTo - f.headersFrom));
+    return true;
+  };
+
+  /** `this.arriving` is filled in: counts it, reads its delivery numbers and queues it. */
+  private arrived(wireBytes: number): void {
+    const a = this.arriving;
+    this.lastTraffic = this.lastData = Date.now();
+    if (this.outstanding > 0) this.outstanding--;
+    this.messageBytes += (wireBytes - this.messageBytes) / 64;
+    const d = scanAckReply(a.bytes, a.replyFrom, a.replyTo);
+    if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
+    a.sequence = d ? d.streamSequence : -1;
+    a.deliveries = d ? d.deliveries : 0;
+    a.deliverySequence = d ? d.deliverySequence : -1;
+    this.queue.push(a);
+    a.subject = a.bytes = EMPTY; // not kept: the connection's read buffer
+  }
+
   private receive(msg: Msg): void {
     this.lastTraffic = Date.now();
     const reply = replyBytes(msg);
     if (reply && isAckReply(reply)) {
-      this.lastData = this.lastTraffic;
-      if (this.outstanding > 0) this.outstanding--;
-      const data = msg.data;
-      const frame = (msg as unknown as { _msg?: { size?: unknown } })._msg?.size; // headers and payload
-      const bytes = msg.subject.length + reply.length + (typeof frame === "number" ? frame : data.length);
-      this.messageBytes += (bytes - this.messageBytes) / 64;
-      const d = scanAckReply(reply);
-      if (d && d.deliverySequence > this.lastDelivery) this.lastDelivery = d.deliverySequence;
+      // A line nats.js made a message of (the fast frame reader is off, or left this frame to it):
+      // its parts gathered in one buffer, in the order the arriving line wants them.
+      const h = lineHeaderSpans(msg);
+      const id = h.bytes.subarray(h.idFrom, Math.max(h.idFrom, h.idTo));
+      const part = h.bytes.subarray(h.partFrom, Math.max(h.partFrom, h.partTo));
+      const batch = h.bytes.subarray(h.batchFrom, Math.max(h.batchFrom, h.batchTo));
+      const bytes = Buffer.concat([reply, id, part, batch, msg.data]);
+      const subject = Buffer.from(msg.subject);
       const a = this.arriving;
-      a.subject = msg.subject;
-      a.reply = reply;
-      a.headers = lineHeaderSpans(msg); // shared, overwritten by the next message: read in push()
-      a.data = data;
-      a.sequence = d ? d.streamSequence : -1;
-      a.deliveries = d ? d.deliveries : 0;
-      a.deliverySequence = d ? d.deliverySequence : -1;
-      this.queue.push(a);
-      a.reply = a.data = EMPTY; // not kept: views into the connection's read buffer
+      a.subject = subject;
+      a.subjectFrom = 0;
+      a.subjectTo = subject.length;
+      a.bytes = bytes;
+      a.replyFrom = 0;
+      a.idFrom = a.replyTo = reply.length;
+      a.partFrom = a.idTo = a.idFrom + id.length;
+      a.batchFrom = a.partTo = a.partFrom + part.length;
+      a.dataFrom = a.batchTo = a.batchFrom + batch.length;
+      a.dataTo = bytes.length;
+      const frame = (msg as unknown as { _msg?: { size?: unknown } })._msg?.size; // headers and payload
+      this.arrived(subject.length + reply.length + (typeof frame === "number" ? frame : msg.data.length));
       return;
     }
     const code = msg.headers?.code ?? 0;
@@ -500,7 +606,7 @@ export class Puller {
   }
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
 
 /** The reply subject's bytes as received (nats.js's message internals), or encoded when they are not there. */
 function replyBytes(msg: Msg): Uint8Array | undefined {

@@ -126,19 +126,31 @@ export function parseMsgId(id: string): ParsedMsgId | undefined {
  * Undefined for anything else, which SHORT_ID then decides.
  */
 function parsePlainShortId(id: string): ParsedMsgId | undefined {
-  const n = id.length;
-  if (n < ORIGIN_TOKEN_LENGTH + 2 || n > ORIGIN_TOKEN_LENGTH + 12 || id.charCodeAt(ORIGIN_TOKEN_LENGTH) !== 58) return undefined;
-  for (let i = 0; i < ORIGIN_TOKEN_LENGTH; i++) if (!isTokenChar(id.charCodeAt(i))) return undefined;
-  const first = id.charCodeAt(ORIGIN_TOKEN_LENGTH + 1);
-  if (first === 48 /* "0" */ && n > ORIGIN_TOKEN_LENGTH + 2) return undefined; // no leading zeros
+  if (id.length < ORIGIN_TOKEN_LENGTH + 2 || id.length > ORIGIN_TOKEN_LENGTH + 12) return undefined;
+  const bytes = Buffer.from(id, "utf8");
+  const offset = plainShortIdOffset(bytes, 0, bytes.length);
+  return offset < 0 ? undefined : { originKey: id.substring(0, ORIGIN_TOKEN_LENGTH), offset };
+}
+
+/**
+ * The offset of a whole line's short id in `bytes[from, to)`, read where it arrived (the collector
+ * takes every line's id apart this way, without a string); -1 when it is not one (a part's or a
+ * batch's id, the long form, or not ours: parseMsgId decides those). Its origin token is
+ * `bytes[from, from + ORIGIN_TOKEN_LENGTH)`.
+ */
+export function plainShortIdOffset(bytes: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n < ORIGIN_TOKEN_LENGTH + 2 || n > ORIGIN_TOKEN_LENGTH + 12 || bytes[from + ORIGIN_TOKEN_LENGTH] !== 58 /* ":" */) return -1;
+  for (let i = from; i < from + ORIGIN_TOKEN_LENGTH; i++) if (!isTokenChar(bytes[i]!)) return -1;
+  const digits = from + ORIGIN_TOKEN_LENGTH + 1;
+  if (bytes[digits] === 48 /* "0" */ && to > digits + 1) return -1; // no leading zeros
   let offset = 0;
-  for (let i = ORIGIN_TOKEN_LENGTH + 1; i < n; i++) {
-    const digit = base36Digit(id.charCodeAt(i));
-    if (digit < 0) return undefined; // a ":p"/":b" suffix, or not ours
+  for (let i = digits; i < to; i++) {
+    const digit = base36Digit(bytes[i]!);
+    if (digit < 0) return -1; // a ":p"/":b" suffix, or not ours
     offset = offset * 36 + digit;
   }
-  if (!Number.isSafeInteger(offset)) return undefined;
-  return { originKey: id.substring(0, ORIGIN_TOKEN_LENGTH), offset };
+  return Number.isSafeInteger(offset) ? offset : -1;
 }
 
 /** [A-Za-z0-9_-] */

@@ -11,11 +11,16 @@
 // subscriptions, statistics and errors behave as before (test/fast-msg-frames.test.ts compares
 // both on real server traffic cut at every byte).
 //
+// A subscription may also read its frames itself (readFramesOf): the collector's pull inbox takes
+// each line's bytes straight from the read buffer into its own compact store, so no message
+// arguments, views or nats.js message object are made for it at all. What it declines (status
+// messages, anything unusual) goes the ordinary way.
+//
 // It reaches nats.js internals (the connection's protocol handler and its parser), checked at
 // install time; when they are not as expected, nothing is changed and nats.js parses alone.
 // @nats-io/nats-core is pinned to the version @nats-io/transport-node pins, so both load one
 // Parser class. SHIPPER_NATS_PARSER=nats turns it off (to compare, or should it ever misread).
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Kind, Parser, State } from "@nats-io/nats-core/internal";
 
 /** The nats.js message arguments (MsgArg): the same fields in the same order. */
@@ -27,16 +32,65 @@ interface MsgArg {
   reply?: Uint8Array;
 }
 
+/** What the fast path needs of nats.js's subscription (SubscriptionImpl). */
+interface SubscriptionInternals {
+  received: number;
+  max?: number;
+  [OWN_READER]?: FrameReader;
+}
+
+/** nats.js's ProtocolHandler, as far as a frame read by its subscription needs it (its statistics). */
+interface DispatcherInternals {
+  push(e: { kind: number; msg: MsgArg; data: Uint8Array }): void;
+  inMsgs?: number;
+  inBytes?: number;
+  subscriptions?: { get(sid: number): SubscriptionInternals | undefined };
+}
+
 export interface ParserInternals {
   state: number;
   argBuf?: unknown;
   msgBuf?: unknown;
-  dispatcher: { push(e: { kind: number; msg: MsgArg; data: Uint8Array }): void };
+  dispatcher: DispatcherInternals;
   parse(buf: Uint8Array): void;
 }
 
+/**
+ * Where the parts of one MSG/HMSG frame are in the read buffer. Each part is [from, to); a part
+ * that is absent (no reply, no headers) is empty. Valid only during the reader's call: it is
+ * reused, and the buffer is the connection's.
+ */
+export interface FrameSpans {
+  subjectFrom: number;
+  subjectTo: number;
+  replyFrom: number;
+  replyTo: number;
+  /** The header block (`NATS/1.0\r\n...\r\n\r\n`), as counted by the frame's header size. */
+  headersFrom: number;
+  headersTo: number;
+  dataFrom: number;
+  dataTo: number;
+}
+
+/**
+ * A subscription's own reader of its frames: true when it took the frame (nats.js then only counts
+ * it), false to have nats.js make its message and call the subscription's callback as usual.
+ */
+export type FrameReader = (buf: Buffer, frame: FrameSpans) => boolean;
+
+const OWN_READER = Symbol("shipper.frameReader");
+
+/**
+ * Has `reader` see the subscription's frames first (when the fast reader is installed on its
+ * connection; otherwise every message goes to the callback). Its callback still gets what the
+ * reader declines, and every message when the fast reader is off.
+ */
+export function readFramesOf(sub: Subscription, reader: FrameReader): void {
+  (sub as unknown as SubscriptionInternals)[OWN_READER] = reader;
+}
+
 /** How often each way was taken (tests check the fast one is). */
-export const frameReads = { fast: 0, nats: 0 };
+export const frameReads = { fast: 0, nats: 0, own: 0 };
 
 const H = 0x48, M = 0x4d, S = 0x53, G = 0x47, SP = 0x20, CR = 0x0d, NL = 0x0a, ZERO = 0x30, NINE = 0x39;
 const MAX_SIZE = 64 * 1024 * 1024; // nats.js refuses larger (MAX_64MB)
@@ -108,6 +162,8 @@ export function wrap(parser: ParserInternals): void {
 // Field boundaries of the control line being read (reused: one frame at a time).
 const starts = new Int32Array(MAX_FIELDS);
 const ends = new Int32Array(MAX_FIELDS);
+/** Handed to a subscription's own reader (one frame at a time). */
+const frame: FrameSpans = { subjectFrom: 0, subjectTo: 0, replyFrom: 0, replyTo: 0, headersFrom: 0, headersTo: 0, dataFrom: 0, dataTo: 0 };
 /** Set by readFrames: it stopped at a frame of its kind that the read ends inside. */
 let cutShort = false;
 
@@ -173,6 +229,12 @@ function readFrames(parser: ParserInternals, buf: Uint8Array, from: number): num
       return i;
     }
     if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== NL) return i;
+    if (ownReader(parser.dispatcher, sid, buf, withReply, dataStart, dataEnd, hdr)) {
+      frameReads.fast++;
+      frameReads.own++;
+      i = dataEnd + 2;
+      continue;
+    }
     const reply = withReply ? buf.subarray(starts[2]!, ends[2]!) : undefined;
     const msg: MsgArg = { subject: buf.subarray(starts[0]!, ends[0]!), sid, hdr, size, reply };
     frameReads.fast++;
@@ -180,6 +242,31 @@ function readFrames(parser: ParserInternals, buf: Uint8Array, from: number): num
     parser.dispatcher.push({ kind: Kind.MSG, msg, data: buf.subarray(dataStart, dataEnd) });
   }
   return i;
+}
+
+/**
+ * Offers the frame (its fields in `starts`/`ends`) to its subscription's own reader; when taken,
+ * counts it as nats.js's processMsg would (messages and bytes in, the subscription's received).
+ */
+function ownReader(dispatcher: DispatcherInternals, sid: number, buf: Uint8Array, withReply: boolean, dataStart: number, dataEnd: number, hdr: number): boolean {
+  const sub = dispatcher.subscriptions?.get(sid);
+  const reader = sub?.[OWN_READER];
+  // A subscription with a message limit is left to nats.js, which unsubscribes it at the limit.
+  if (!sub || !reader || sub.max !== undefined || !Buffer.isBuffer(buf)) return false;
+  frame.subjectFrom = starts[0]!;
+  frame.subjectTo = ends[0]!;
+  frame.replyFrom = withReply ? starts[2]! : 0;
+  frame.replyTo = withReply ? ends[2]! : 0;
+  const headersTo = hdr > 0 ? dataStart + hdr : dataStart;
+  frame.headersFrom = dataStart;
+  frame.headersTo = headersTo;
+  frame.dataFrom = headersTo;
+  frame.dataTo = dataEnd;
+  if (!reader(buf, frame)) return false;
+  if (dispatcher.inMsgs !== undefined) dispatcher.inMsgs++;
+  if (dispatcher.inBytes !== undefined) dispatcher.inBytes += dataEnd - dataStart;
+  sub.received++;
+  return true;
 }
 
 /** Whether `buf` from `i` to its end could be the start of "HMSG " or "MSG ". */
