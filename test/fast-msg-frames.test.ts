@@ -191,14 +191,14 @@ test("fast msg frames - a subscription's own reader takes the frames it wants, i
     // leaves to the callback (even payloads, and anything without headers).
     const seen: string[] = [];
     const sub = nc.subscribe("own.>", { callback: (_e, m) => void seen.push(`cb ${m.subject} ${m.reply || "-"} ${m.headers?.get("K") ?? "-"} ${m.string()}`) });
-    readFramesOf(sub, (buf, f) => {
+    readFramesOf(sub, { readFrame: (buf, f) => {
       const data = buf.toString("utf8", f.dataFrom, f.dataTo);
       if (f.headersTo === f.headersFrom || Number(data) % 2 === 0) return false;
       const headersText = buf.toString("utf8", f.headersFrom, f.headersTo);
       assert.match(headersText, /^NATS\/1\.0\r\n[\s\S]*\r\n\r\n$/, "the header block, whole");
       seen.push(`own ${buf.toString("utf8", f.subjectFrom, f.subjectTo)} ${f.replyTo > f.replyFrom ? buf.toString("utf8", f.replyFrom, f.replyTo) : "-"} ${/K: (\S+)/.exec(headersText)![1]} ${data}`);
       return true;
-    });
+    } });
     const other: string[] = [];
     nc.subscribe("own.>", { callback: (_e, m) => void other.push(m.string()) }); // no reader: nats.js only
     const h = headers();
@@ -217,7 +217,7 @@ test("fast msg frames - a subscription's own reader takes the frames it wants, i
     // A subscription with a message limit is left to nats.js, which ends it at the limit.
     const limited: string[] = [];
     const once = nc.subscribe("lim", { max: 2, callback: (_e, m) => void limited.push(m.string()) });
-    readFramesOf(once, () => assert.fail("a limited subscription's frames go to nats.js"));
+    readFramesOf(once, { readFrame: () => assert.fail("a limited subscription's frames go to nats.js") });
     for (let i = 0; i < 3; i++) nc.publish("lim", `${i}`, { headers: h });
     await nc.flush();
     await waitUntil("limited delivered", () => once.isClosed(), 5_000);

@@ -64,7 +64,7 @@ export class PullReader implements PartitionReader {
   private stopping = false;
   private readonly stopped = new AbortController();
   private puller?: Puller;
-  readonly streamSource: StreamSource;
+  readonly streamSource: JetStreamSource;
 
   constructor(private readonly opts: PullReaderOptions) {
     this.partition = opts.partition;
@@ -92,6 +92,7 @@ export class PullReader implements PartitionReader {
       const streamCreated = (await jsm.streams.info(stream)).created;
       let fresh = streamCreated !== created;
       created = streamCreated;
+      this.streamSource.readCreated(streamCreated);
       const puller = new Puller({ nc, stream, consumer, log, source: this.source, budget: maxBatch, pullSize: Math.ceil(maxBatch / 4), shared: this.opts.readAhead, inFlight: this.opts.inFlight, terminable: policy !== AckPolicy.None, deliveredBefore: expected - 1 });
       this.puller = puller;
       puller.start();

@@ -7,7 +7,7 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../shared/log.js";
 import { isAckReply, scanAckReply } from "./ack-reply.js";
-import { readFramesOf, type FrameSpans } from "../shared/fast-msg-frames.js";
+import { readFramesOf, type FrameReader, type FrameSpans } from "../shared/fast-msg-frames.js";
 import { ArrivedLines, type ArrivingLine, type LineChunk } from "./arrived-lines.js";
 import { lineHeaderSpans, lineHeaderSpansIn } from "./line-headers.js";
 import { MessageQueue } from "./message-queue.js";
@@ -227,7 +227,7 @@ export class PulledLine implements ReadMessage {
   }
 }
 
-export class Puller {
+export class Puller implements FrameReader {
   /** Data messages in delivery order; ends after stop(), or with an error. */
   readonly queue: MessageQueue<PulledLine, ArrivingLine>;
   /** The line being received, filled in place (no object per message). */
@@ -287,7 +287,7 @@ export class Puller {
 
   private subscribe(): void {
     const sub = this.opts.nc.subscribe(createInbox(), { callback: (err, msg) => (err ? this.fail(err) : this.receive(msg)) });
-    readFramesOf(sub, this.readFrame); // lines straight from the read buffer; statuses still come to receive()
+    readFramesOf(sub, this); // lines straight from the read buffer (readFrame); statuses still come to receive()
     this.sub = sub;
     void sub.closed.then(() => {
       if (this.sub === sub) this.queue.end(); // the connection closed for good
@@ -428,7 +428,7 @@ export class Puller {
   }
 
   /** A line's frame, read in the connection's buffer (fast-msg-frames.ts); false leaves it to receive(). */
-  private readonly readFrame = (buf: Buffer, f: FrameSpans): boolean => {
+  readFrame(buf: Buffer, f: FrameSpans): boolean {
     if (!isAckReply(buf, f.replyFrom, f.replyTo)) return false; // a status: no `$JS.ACK` reply
     const h = lineHeaderSpansIn(buf, f.headersFrom, f.headersTo);
     if (!h) return false; // headers only nats.js reads right
@@ -448,7 +448,7 @@ export class Puller {
     a.dataTo = f.dataTo;
     this.arrived(f.subjectTo - f.subjectFrom + (f.replyTo - f.replyFrom) + (f.dataTo - f.headersFrom));
     return true;
-  };
+  }
 
   /** `this.arriving` is filled in: counts it, reads its delivery numbers and queues it. */
   private arrived(wireBytes: number): void {

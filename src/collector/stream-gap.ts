@@ -58,6 +58,9 @@ function headerValues(hdrs: string | undefined): Map<string, string> {
 }
 
 export class JetStreamSource implements StreamSource {
+  /** The creation time the reader just read, answered once without asking again. */
+  private justRead?: string;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly stream: string,
@@ -67,8 +70,19 @@ export class JetStreamSource implements StreamSource {
   ) {}
 
   async created(): Promise<string> {
+    const known = this.justRead;
+    this.justRead = undefined;
+    if (known !== undefined) return known;
     const info = await this.api<{ created: string }>(`STREAM.INFO.${this.stream}`, {});
     return info.created;
+  }
+
+  /**
+   * The reader read the creation time right before pulling: the check of the first batch uses it
+   * instead of asking while the backlog pours in (a stream info request then took 100-200 ms).
+   */
+  readCreated(created: string): void {
+    this.justRead = created;
   }
 
   async missing(from: number, before: number): Promise<GapFill> {
