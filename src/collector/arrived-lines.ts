@@ -1,6 +1,6 @@
 // The lines a partition received and has not yet handed out, kept compact until they are written:
-// their bytes (reply subject, header block, payload, as received) copied into large chunks, their
-// numbers into typed arrays of the chunk. No object is made per line while it waits, and taken for
+// their bytes (reply subject, the header values the collector reads, payload) copied into large
+// chunks, their numbers into typed arrays of the chunk. No object is made per line while it waits, and taken for
 // a batch a line is only a small PulledLine that reads its fields here (puller.ts).
 //
 // Why: up to --read-ahead lines wait here. As objects (a record, a Buffer, the reply and id
@@ -28,22 +28,20 @@ const CHUNK_LINES = 1024;
 const SPARE_CHUNKS = 64;
 const spare: LineChunk[] = [];
 
-// The small numbers kept per line (32 bits each), in this order. A line's bytes are copied as they
-// came, from its reply subject to the end of its payload (header block included): one copy a line.
-const REPLY_AT = 0; // where each part begins in the chunk, and its length (0: absent)
-const REPLY_LENGTH = 1;
-const ID_AT = 2;
-const ID_LENGTH = 3;
-const PART_AT = 4;
-const PART_LENGTH = 5;
-const BATCH_AT = 6;
-const BATCH_LENGTH = 7;
-const DATA_AT = 8;
-const DATA_LENGTH = 9;
-const SUBJECT = 10; // number in the chunk's subject table
-const DELIVERIES = 11;
-const ORIGIN = 12; // a whole line's short id: its origin's number in the origin table (NO_ORIGIN: parse msgId)
-const FIELDS = 13;
+// The small numbers kept per line (32 bits each), in this order. A line's parts are copied one
+// after the other: reply subject, id, part and batch header values, payload.
+const START = 0; // where the line's bytes begin in the chunk
+const REPLY = 1; // byte lengths of each part (0: absent)
+const ID = 2;
+const PART = 3;
+const BATCH = 4;
+const DATA = 5;
+const SUBJECT = 6; // number in the chunk's subject table
+const DELIVERIES = 7;
+const ORIGIN = 8; // a whole line's short id: its origin's number in the origin table (NO_ORIGIN: parse msgId)
+const FIELDS = 9;
+/** Parts up to this long are copied byte by byte: Buffer.copy makes a view of the source for each call. */
+const SHORT_COPY = 64;
 const NO_ORIGIN = 0xffffffff;
 // The 64-bit numbers (sequences may pass 2^32), three per line.
 const SEQUENCE = 0;
@@ -64,9 +62,9 @@ interface Tables {
 }
 
 /**
- * One line as it arrives, as places in the bytes received (valid only during add()). Its reply,
- * header values and payload are all in `bytes`, in that order: `bytes[replyFrom, dataTo)` is
- * copied as one. An absent part is an empty range.
+ * One line as it arrives, as places in the bytes received (valid only during add()): its reply,
+ * header values and payload in `bytes`, its subject in `subject` (often the same buffer). An absent
+ * part is an empty range.
  */
 export interface ArrivingLine {
   subject: Buffer;
@@ -138,38 +136,37 @@ export class LineChunk {
 
   reply(i: number): string {
     const k = i * FIELDS;
-    const at = this.numbers[k + REPLY_AT]!;
-    return this.bytes.toString("utf8", at, at + this.numbers[k + REPLY_LENGTH]!);
+    const at = this.numbers[k + START]!;
+    return this.bytes.toString("utf8", at, at + this.numbers[k + REPLY]!);
   }
 
   /** Copies the reply subject's bytes to `target` at `at`; returns how many. */
   copyReply(i: number, target: Buffer, at: number): number {
     const k = i * FIELDS;
-    const from = this.numbers[k + REPLY_AT]!;
-    return this.bytes.copy(target, at, from, from + this.numbers[k + REPLY_LENGTH]!);
+    const from = this.numbers[k + START]!;
+    return copyBytes(this.bytes, from, from + this.numbers[k + REPLY]!, target, at);
   }
 
   replyLength(i: number): number {
-    return this.numbers[i * FIELDS + REPLY_LENGTH]!;
+    return this.numbers[i * FIELDS + REPLY]!;
   }
 
   msgId(i: number): string | undefined {
-    return this.text(i * FIELDS + ID_AT);
+    return this.text(i, ID);
   }
 
   part(i: number): string | undefined {
-    return this.text(i * FIELDS + PART_AT);
+    return this.text(i, PART);
   }
 
   batch(i: number): string | undefined {
-    return this.text(i * FIELDS + BATCH_AT);
+    return this.text(i, BATCH);
   }
 
   /** The payload: a view of the chunk. */
   data(i: number): Buffer {
-    const k = i * FIELDS;
-    const at = this.numbers[k + DATA_AT]!;
-    return this.bytes.subarray(at, at + this.numbers[k + DATA_LENGTH]!);
+    const at = this.partAt(i, DATA);
+    return this.bytes.subarray(at, at + this.numbers[i * FIELDS + DATA]!);
   }
 
   sequence(i: number): number {
@@ -195,11 +192,19 @@ export class LineChunk {
     if (this.released === this.count) this.recycle();
   }
 
-  private text(k: number): string | undefined {
-    const length = this.numbers[k + 1]!;
+  private text(i: number, part: number): string | undefined {
+    const length = this.numbers[i * FIELDS + part]!;
     if (length === 0) return undefined;
-    const at = this.numbers[k]!;
+    const at = this.partAt(i, part);
     return this.bytes.toString("utf8", at, at + length);
+  }
+
+  /** Where part REPLY..DATA of line i begins: after the parts before it. */
+  private partAt(i: number, part: number): number {
+    const k = i * FIELDS;
+    let at = this.numbers[k + START]!;
+    for (let p = REPLY; p < part; p++) at += this.numbers[k + p]!;
+    return at;
   }
 
   private recycle(): void {
@@ -225,11 +230,15 @@ export class ArrivedLines<T> {
   }
 
   add(line: ArrivingLine): void {
-    const from = line.replyFrom;
-    const need = line.dataTo - from;
+    const reply = line.replyTo - line.replyFrom;
+    const id = Math.max(0, line.idTo - line.idFrom);
+    const part = Math.max(0, line.partTo - line.partFrom);
+    const batch = Math.max(0, line.batchTo - line.batchFrom);
+    const data = line.dataTo - line.dataFrom;
+    const need = reply + id + part + batch + data;
     const tables = this.currentTables();
     const subject = tables.subjects.number(line.subject, line.subjectFrom, line.subjectTo);
-    const offset = line.idTo > line.idFrom ? plainShortIdOffset(line.bytes, line.idFrom, line.idTo) : -1;
+    const offset = id > 0 ? plainShortIdOffset(line.bytes, line.idFrom, line.idTo) : -1;
     const origin = offset >= 0 ? tables.origins.number(line.bytes, line.idFrom, line.idFrom + ORIGIN_TOKEN_LENGTH) : NO_ORIGIN;
     let chunk = this.chunks[this.chunks.length - 1];
     if (!chunk || chunk.count === CHUNK_LINES || chunk.bytes.length - chunk.used < need || chunk.tables !== tables) {
@@ -240,18 +249,22 @@ export class ArrivedLines<T> {
       chunk = this.newChunk(need);
       this.chunks.push(chunk);
     }
+    const bytes = chunk.bytes;
     const start = chunk.used;
-    line.bytes.copy(chunk.bytes, start, from, line.dataTo);
-    chunk.used = start + need;
-    const shift = start - from; // from the received bytes to the chunk
+    const src = line.bytes;
+    let at = copyBytes(src, line.replyFrom, line.replyTo, bytes, start) + start;
+    if (id > 0) at += copyBytes(src, line.idFrom, line.idTo, bytes, at);
+    if (part > 0) at += copyBytes(src, line.partFrom, line.partTo, bytes, at);
+    if (batch > 0) at += copyBytes(src, line.batchFrom, line.batchTo, bytes, at);
+    chunk.used = at + copyBytes(src, line.dataFrom, line.dataTo, bytes, at);
     const n = chunk.numbers;
     const k = chunk.count * FIELDS;
-    n[k + REPLY_AT] = start;
-    n[k + REPLY_LENGTH] = line.replyTo - from;
-    setPart(n, k + ID_AT, line.idFrom, line.idTo, shift);
-    setPart(n, k + PART_AT, line.partFrom, line.partTo, shift);
-    setPart(n, k + BATCH_AT, line.batchFrom, line.batchTo, shift);
-    setPart(n, k + DATA_AT, line.dataFrom, line.dataTo, shift);
+    n[k + START] = start;
+    n[k + REPLY] = reply;
+    n[k + ID] = id;
+    n[k + PART] = part;
+    n[k + BATCH] = batch;
+    n[k + DATA] = data;
     n[k + SUBJECT] = subject;
     n[k + DELIVERIES] = line.deliveries;
     n[k + ORIGIN] = origin;
@@ -307,10 +320,9 @@ export class ArrivedLines<T> {
   }
 }
 
-/** A part's place and length in the chunk (an empty range is absent: length 0). */
-function setPart(n: Uint32Array, k: number, from: number, to: number, shift: number): void {
-  if (to > from) {
-    n[k] = from + shift;
-    n[k + 1] = to - from;
-  } else n[k] = n[k + 1] = 0;
+/** Copies `src[from, to)` to `dst` at `at`; returns the bytes copied. */
+function copyBytes(src: Uint8Array, from: number, to: number, dst: Buffer, at: number): number {
+  if (to - from > SHORT_COPY) return dst.set(src.subarray(from, to), at), to - from;
+  for (let i = from; i < to; i++) dst[at++] = src[i]!;
+  return to - from;
 }

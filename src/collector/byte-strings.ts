@@ -9,7 +9,10 @@
 export class ByteStrings {
   private slots = new Int32Array(1024).fill(-1);
   private readonly hashes: number[] = [];
-  private readonly keys: Buffer[] = [];
+  /** Every key's bytes, one after the other (a Buffer a key took ~100 bytes of heap more). */
+  private keys = Buffer.allocUnsafeSlow(16 * 1024);
+  private keysUsed = 0;
+  private readonly keyStarts: number[] = [];
   /** The texts, by number (UTF-8 decoded). */
   readonly texts: string[] = [];
 
@@ -24,19 +27,36 @@ export class ByteStrings {
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const n = this.slots[slot]!;
       if (n < 0) return this.add(slot, hash, bytes, from, to);
-      if (this.hashes[n] === hash && same(this.keys[n]!, bytes, from, to)) return n;
+      if (this.hashes[n] === hash && this.same(n, bytes, from, to)) return n;
     }
   }
 
   private add(slot: number, hash: number, bytes: Uint8Array, from: number, to: number): number {
     const n = this.texts.length;
-    const key = Buffer.from(bytes.subarray(from, to)); // a copy: `bytes` is a read buffer
-    this.keys.push(key);
+    const length = to - from;
+    if (this.keysUsed + length > this.keys.length) {
+      const keys = Buffer.allocUnsafeSlow(Math.max(2 * this.keys.length, this.keysUsed + length));
+      this.keys.copy(keys, 0, 0, this.keysUsed);
+      this.keys = keys;
+    }
+    const start = this.keysUsed;
+    this.keys.set(bytes.subarray(from, to), start); // a copy: `bytes` is a read buffer
+    this.keysUsed += length;
+    this.keyStarts.push(start);
     this.hashes.push(hash);
-    this.texts.push(key.toString("utf8"));
+    this.texts.push(this.keys.toString("utf8", start, start + length));
     this.slots[slot] = n;
     if (2 * this.texts.length > this.slots.length) this.grow();
     return n;
+  }
+
+  private same(n: number, bytes: Uint8Array, from: number, to: number): boolean {
+    const start = this.keyStarts[n]!;
+    const end = n + 1 < this.keyStarts.length ? this.keyStarts[n + 1]! : this.keysUsed;
+    if (end - start !== to - from) return false;
+    const keys = this.keys;
+    for (let i = 0; i < end - start; i++) if (keys[start + i] !== bytes[from + i]) return false;
+    return true;
   }
 
   private grow(): void {
@@ -57,8 +77,4 @@ function fnv1a(bytes: Uint8Array, from: number, to: number): number {
   return h >>> 0;
 }
 
-function same(key: Buffer, bytes: Uint8Array, from: number, to: number): boolean {
-  if (key.length !== to - from) return false;
-  for (let i = 0; i < key.length; i++) if (key[i] !== bytes[from + i]) return false;
-  return true;
-}
+

@@ -470,7 +470,7 @@ export class Puller implements FrameReader {
     const reply = replyBytes(msg);
     if (reply && isAckReply(reply)) {
       // A line nats.js made a message of (the fast frame reader is off, or left this frame to it):
-      // its parts gathered in one buffer, in the order the arriving line wants them.
+      // its parts gathered in one buffer.
       const h = lineHeaderSpans(msg);
       const id = h.bytes.subarray(h.idFrom, Math.max(h.idFrom, h.idTo));
       const part = h.bytes.subarray(h.partFrom, Math.max(h.partFrom, h.partTo));
