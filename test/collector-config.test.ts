@@ -83,7 +83,7 @@ test("collector config - other settings name themselves", () => {
 
 test("collector config - batch, linger and read-ahead: defaults, and out-of-range values named", () => {
   const defaults = collectorConfigFrom({}, GOOD);
-  assert.deepEqual([defaults.maxBatch, defaults.lingerMs, defaults.readAhead, defaults.heapGrowthPercent], [10_000, 10, 60_000, 50]);
+  assert.deepEqual([defaults.maxBatch, defaults.lingerMs, defaults.readAhead, defaults.heapGrowthPercent], [10_000, 10, 40_000, 50]);
   assert.equal(collectorConfigFrom({ linger: "0" }, GOOD).lingerMs, 0);
   const refused = (flags: Record<string, string>): string => {
     try {

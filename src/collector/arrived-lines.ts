@@ -22,10 +22,10 @@ const CHUNK_BYTES = 128 * 1024;
 /** Lines per chunk at most (the numbers' arrays are sized for it). */
 const CHUNK_LINES = 1024;
 /**
- * Released chunks kept for reuse, shared by every partition of the process (up to ~11 MB): a pool per
+ * Released chunks kept for reuse, shared by every partition of the process (up to ~6 MB): a pool per
  * partition would keep memory for each of a hundred partitions that was once busy.
  */
-const SPARE_CHUNKS = 64;
+const SPARE_CHUNKS = 32;
 const spare: LineChunk[] = [];
 
 // The small numbers kept per line (32 bits each), in this order. A line's parts are copied one

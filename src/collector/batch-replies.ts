@@ -8,8 +8,8 @@
 
 /** Bytes per block; a reply is never split across blocks. */
 const BLOCK_BYTES = 32 * 1024;
-/** Spare blocks kept for the whole process (4 MiB). */
-const SPARE_BLOCKS = 128;
+/** Spare blocks kept for the whole process (1 MiB). */
+const SPARE_BLOCKS = 32;
 const spare: Buffer[] = [];
 /** Each reply is stored after its length in two bytes. */
 const LENGTH_BYTES = 2;

@@ -1,6 +1,6 @@
 // The file operations the collector's sinks need, behind a small interface so that tests can
 // swap in a file system that fails (disk full, permission denied) without touching the sinks.
-import { close, constants, fstat, fsync, ftruncate, open, write, type Stats } from "node:fs";
+import { close, constants, fstat, fsync, ftruncate, open, writeSync, type Stats } from "node:fs";
 import { mkdir, readdir, stat, unlink } from "node:fs/promises";
 
 /** A file opened for appending. */
@@ -46,12 +46,18 @@ class DescriptorAppendFile implements AppendFile {
     readonly sizeAtOpen: number,
   ) {}
 
+  /**
+   * A synchronous write: one host's lines of a batch (a few KB) go to the page cache in
+   * microseconds, while handing the write to the thread pool (a request, a thread woken on a
+   * shared two-core machine, a completion, a promise) cost the event loop more than the write
+   * itself. Measured at 1,000 hosts, alternating runs: 218-245k -> 262-268k lines/s warm, collector
+   * CPU 6.9-7.4 -> 6.4-6.8 us a line. The price: a disk so slow that the kernel holds writes back
+   * (dirty-page throttling) stalls the event loop while it does, where the thread pool would only
+   * have stalled the batch. fsyncs, which wait for the disk by design, stay off the event loop.
+   */
   async append(data: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < data.length) {
-      const fd = this.descriptor();
-      offset += await call<number>((cb) => write(fd, data, offset, data.length - offset, null, cb));
-    }
+    while (offset < data.length) offset += writeSync(this.descriptor(), data, offset, data.length - offset, null);
   }
 
   sync(): Promise<void> {

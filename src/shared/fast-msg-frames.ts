@@ -90,7 +90,11 @@ const OWN_READER = Symbol("shipper.frameReader");
  */
 export function readFramesOf(sub: Subscription, reader: FrameReader): void {
   (sub as unknown as SubscriptionInternals)[OWN_READER] = reader;
+  anyOwnReader = true;
 }
+
+/** No subscription of the process reads its own frames (the agent's PubAcks): none is looked up. */
+let anyOwnReader = false;
 
 /** How often each way was taken (tests check the fast one is). */
 export const frameReads = { fast: 0, nats: 0, own: 0 };
@@ -235,7 +239,7 @@ function readFrames(parser: ParserInternals, buf: Uint8Array, from: number): num
       return i;
     }
     if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== NL) return i;
-    if (ownReader(parser.dispatcher, sid, buf, withReply, dataStart, dataEnd, hdr)) {
+    if (anyOwnReader && ownReader(parser.dispatcher, sid, buf, withReply, dataStart, dataEnd, hdr)) {
       frameReads.fast++;
       frameReads.own++;
       i = dataEnd + 2;
