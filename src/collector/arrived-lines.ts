@@ -16,6 +16,7 @@
 
 import { ORIGIN_TOKEN_LENGTH, plainShortIdOffset } from "../protocol/msg-id.js";
 import { ByteStrings } from "./byte-strings.js";
+import type { HeaderValueRanges } from "./line-headers.js";
 
 /** Bytes per chunk (a line larger than that gets a chunk of its own size). */
 const CHUNK_BYTES = 128 * 1024;
@@ -63,23 +64,16 @@ interface Tables {
 
 /**
  * One line as it arrives, as places in the bytes received (valid only during add()): its reply,
- * header values and payload in `bytes`, its subject in `subject` (often the same buffer). An absent
+ * header values (line-headers.ts) and payload in `bytes`, its subject in `subject` (often the same buffer). An absent
  * part is an empty range.
  */
-export interface ArrivingLine {
+export interface ArrivingLine extends HeaderValueRanges {
   subject: Buffer;
   subjectFrom: number;
   subjectTo: number;
   bytes: Buffer;
   replyFrom: number;
   replyTo: number;
-  /** `Nats-Msg-Id`, `Shipper-Part` and `Shipper-Batch` values (line-headers.ts). */
-  idFrom: number;
-  idTo: number;
-  partFrom: number;
-  partTo: number;
-  batchFrom: number;
-  batchTo: number;
   dataFrom: number;
   dataTo: number;
   sequence: number;

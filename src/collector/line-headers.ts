@@ -28,8 +28,12 @@ export const lineHeaderReads = { fast: 0, nats: 0 };
  * Where the three values are: byte ranges of `bytes` (to <= from: absent). The puller copies them
  * as bytes (arrived-lines.ts), so no string is made per line until the line is taken.
  */
-export interface LineHeaderSpans {
+export interface LineHeaderSpans extends HeaderValueRanges {
   bytes: Buffer;
+}
+
+/** Where `Nats-Msg-Id`, `Shipper-Part` and `Shipper-Batch` values are in some bytes (to <= from: absent). */
+export interface HeaderValueRanges {
   idFrom: number;
   idTo: number;
   partFrom: number;
