@@ -58,7 +58,7 @@ function check(held: Line, i: number, payload?: string): void {
   const line = read(held);
   assert.equal(line.subject, `logs.p0.web${i % 7}.example.net`);
   assert.equal(line.reply, `$JS.ACK.LOGS_0.COLLECTOR.1.${i}.${i}.1732700000000000000.0`);
-  assert.equal(line.data.toString(), payload ?? `line ${i} <14>Nov 27 07:25:19 web${i % 7}.example.net app[42]: something happened`);
+  assert.equal(Buffer.from(line.data).toString(), payload ?? `line ${i} <14>Nov 27 07:25:19 web${i % 7}.example.net app[42]: something happened`);
   assert.equal(line.msgId, `web${i % 7}:${i}`);
   assert.equal(line.part, i % 5 === 0 ? `${(i % 3) + 1}/3` : undefined);
   assert.equal(line.batch, i % 11 === 0 ? "4" : undefined);

@@ -157,10 +157,13 @@ export class LineChunk {
     return this.text(i, BATCH);
   }
 
-  /** The payload: a view of the chunk. */
-  data(i: number): Buffer {
+  /**
+   * The payload: a view of the chunk. A plain Uint8Array: V8 makes one in half the time Buffer's
+   * subarray() makes a Buffer, and every line's payload is read this way.
+   */
+  data(i: number): Uint8Array {
     const at = this.partAt(i, DATA);
-    return this.bytes.subarray(at, at + this.numbers[i * FIELDS + DATA]!);
+    return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + at, this.numbers[i * FIELDS + DATA]!);
   }
 
   sequence(i: number): number {
@@ -316,7 +319,8 @@ export class ArrivedLines<T> {
 
 /** Copies `src[from, to)` to `dst` at `at`; returns the bytes copied. */
 function copyBytes(src: Uint8Array, from: number, to: number, dst: Buffer, at: number): number {
-  if (to - from > SHORT_COPY) return dst.set(src.subarray(from, to), at), to - from;
+  // A plain Uint8Array view: half the time of Buffer's subarray() or copy() (both make a Buffer).
+  if (to - from > SHORT_COPY) return dst.set(new Uint8Array(src.buffer, src.byteOffset + from, to - from), at), to - from;
   for (let i = from; i < to; i++) dst[at++] = src[i]!;
   return to - from;
 }

@@ -162,7 +162,7 @@ export class PulledLine implements ReadMessage {
     return this.held().reply(this.index);
   }
 
-  get data(): Buffer {
+  get data(): Uint8Array {
     return this.held().data(this.index);
   }
 
