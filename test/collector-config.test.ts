@@ -79,6 +79,10 @@ test("collector config - other settings name themselves", () => {
   assert.equal(collectorConfigFrom({}, GOOD).journal, true);
   assert.equal(collectorConfigFrom({ journal: "off" }, GOOD).journal, false);
   assert.equal(collectorConfigFrom({}, { ...GOOD, SHIPPER_JOURNAL: "off" }).journal, false);
+  assert.equal(collectorConfigFrom({}, GOOD).syncAppends, true);
+  assert.equal(collectorConfigFrom({ syncAppends: "off" }, GOOD).syncAppends, false);
+  assert.equal(collectorConfigFrom({}, { ...GOOD, SHIPPER_SYNC_APPENDS: "no" }).syncAppends, false);
+  assert.match(configError({ ...GOOD, SHIPPER_SYNC_APPENDS: "later" }), /^SHIPPER_SYNC_APPENDS \(--sync-appends\) must be on or off/);
 });
 
 test("collector config - batch, linger and read-ahead: defaults, and out-of-range values named", () => {

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
 import { FileSink } from "../src/collector/file-sink.js";
 import { hostDirectory, hostDirectoryProblem } from "../src/collector/host-directory.js";
-import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
+import { nodeSinkFileSystem, nodeSinkFileSystemWith, type SinkFileSystem } from "../src/collector/sink-fs.js";
 
 function capture() {
   const lines: string[] = [];
@@ -85,24 +85,27 @@ test("collector file sink - opening a new file removes files of the pattern olde
   assert.ok(lines.some((l) => l === `Removed old log "${join(hostDir, "logfile-202303100000")}"`));
 }));
 
-test("collector file sink - open files stay under the bound, least recently used closed first, reopened for append", withDir(async (dir) => {
-  const { log, lines } = capture();
-  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, maxOpenFiles: 3 });
-  for (let round = 0; round < 3; round++) {
-    for (let h = 0; h < 10; h++) {
-      await sink.write(`host${h}`, [enc(`round ${round}`)]);
-      assert.ok(sink.openFiles <= 3);
+// Appends are synchronous writes by default, or go through the thread pool (--sync-appends off).
+for (const [how, fs] of [["synchronous appends", nodeSinkFileSystem], ["appends through the thread pool", nodeSinkFileSystemWith(true)]] as const) {
+  test(`collector file sink - open files stay under the bound, least recently used closed first, reopened for append (${how})`, withDir(async (dir) => {
+    const { log, lines } = capture();
+    const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, maxOpenFiles: 3, fs });
+    for (let round = 0; round < 3; round++) {
+      for (let h = 0; h < 10; h++) {
+        await sink.write(`host${h}`, [enc(`round ${round}`)]);
+        assert.ok(sink.openFiles <= 3);
+      }
     }
-  }
-  await sink.close();
-  assert.equal(sink.openFiles, 0);
-  for (let h = 0; h < 10; h++) {
-    const [name] = readdirSync(join(dir, `host${h}`));
-    assert.equal(readFileSync(join(dir, `host${h}`, name!), "utf8"), "round 0\nround 1\nround 2\n");
-  }
-  assert.equal(lines.filter((l) => l.startsWith("Creating new log")).length, 10, "a reopen is not a new log");
-  assert.ok(sink.stats.evicted >= 20);
-}));
+    await sink.close();
+    assert.equal(sink.openFiles, 0);
+    for (let h = 0; h < 10; h++) {
+      const [name] = readdirSync(join(dir, `host${h}`));
+      assert.equal(readFileSync(join(dir, `host${h}`, name!), "utf8"), "round 0\nround 1\nround 2\n");
+    }
+    assert.equal(lines.filter((l) => l.startsWith("Creating new log")).length, 10, "a reopen is not a new log");
+    assert.ok(sink.stats.evicted >= 20);
+  }));
+}
 
 test("collector file sink - a failed write leaves nothing behind, so the retry does not duplicate", withDir(async (dir) => {
   let failNext = false;

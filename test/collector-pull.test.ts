@@ -84,8 +84,13 @@ async function withLayout(
 }
 
 // Lines are read from the connection's buffer by the pull inbox itself (fast-msg-frames.ts), or,
-// with nats.js parsing alone, from its messages: both ways must give the same files.
-for (const [way, env] of [["read in place", {}], ["from nats.js messages", { SHIPPER_NATS_PARSER: "nats" }]] as const) {
+// with nats.js parsing alone, from its messages; host files are appended to with synchronous
+// writes, or through the thread pool: every way must give the same files.
+for (const [way, env] of [
+  ["read in place", {}],
+  ["from nats.js messages", { SHIPPER_NATS_PARSER: "nats" }],
+  ["appended through the thread pool", { SHIPPER_SYNC_APPENDS: "off" }],
+] as const) {
   test(`collector pull - thousands of lines of several hosts (${way}), every file byte-identical and in order; SIGTERM exits 0 with all acknowledged`, () =>
     withLayout(async ({ out, nc, jsm, start }) => {
       const hosts = ["web1.example.net", "web2.example.net", "web3.example.net", "db1.example.net", "a.b.c.d.example.co.uk"];

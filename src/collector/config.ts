@@ -26,6 +26,11 @@ export interface CollectorConfig {
    * fdatasync) instead of fsyncing every host file it touched; host files are fsynced at checkpoints.
    */
   readonly journal: boolean;
+  /**
+   * SHIPPER_SYNC_APPENDS: append to host files with synchronous writes (the default, fastest); off:
+   * through the thread pool, for file systems whose writes can block for long (sink-fs.ts).
+   */
+  readonly syncAppends: boolean;
   readonly maxOpenFiles: number;
   readonly maxBatch: number;
   /** --linger: ms a small batch waits for more while lines keep coming (0: none). */

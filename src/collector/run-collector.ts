@@ -14,6 +14,7 @@ import { Collector } from "./collector.js";
 import type { CollectorConfig } from "./config.js";
 import { newCounters } from "./counters.js";
 import { FileSink } from "./file-sink.js";
+import { nodeSinkFileSystemWith } from "./sink-fs.js";
 import type { PartitionReader } from "./partition-reader.js";
 import { choosePartitions } from "./partitions.js";
 import { PullReader } from "./pull-reader.js";
@@ -73,6 +74,7 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
         // With a journal, a file closed by the open-file bound is fsynced at the next checkpoint.
         syncOnEvict: !journaled,
         maxOpenFiles: config.maxOpenFiles,
+        ...(config.syncAppends ? {} : { fs: nodeSinkFileSystemWith(true) }),
       }),
       quarantine: new Quarantine({ directory: config.directory, log, fsync: config.fsync }),
       parser: new SubjectParser(config.prefix),

@@ -1,6 +1,6 @@
 // The file operations the collector's sinks need, behind a small interface so that tests can
 // swap in a file system that fails (disk full, permission denied) without touching the sinks.
-import { close, constants, fstat, fsync, ftruncate, open, writeSync, type Stats } from "node:fs";
+import { close, constants, fstat, fsync, ftruncate, open, write, writeSync, type Stats } from "node:fs";
 import { mkdir, readdir, stat, unlink } from "node:fs/promises";
 
 /** A file opened for appending. */
@@ -44,20 +44,28 @@ class DescriptorAppendFile implements AppendFile {
   constructor(
     private fd: number,
     readonly sizeAtOpen: number,
+    /** Appends through the thread pool instead of synchronous writes (see append()). */
+    private readonly appendInPool: boolean,
   ) {}
 
   /**
-   * A synchronous write: one host's lines of a batch (a few KB) go to the page cache in
+   * By default a synchronous write: one host's lines of a batch (a few KB) go to the page cache in
    * microseconds, while handing the write to the thread pool (a request, a thread woken on a
    * shared two-core machine, a completion, a promise) cost the event loop more than the write
    * itself. Measured at 1,000 hosts, alternating runs: 218-245k -> 262-268k lines/s warm, collector
-   * CPU 6.9-7.4 -> 6.4-6.8 us a line. The price: a disk so slow that the kernel holds writes back
-   * (dirty-page throttling) stalls the event loop while it does, where the thread pool would only
-   * have stalled the batch. fsyncs, which wait for the disk by design, stay off the event loop.
+   * CPU 6.9-7.4 -> 6.4-6.8 us a line. The price: a file system whose writes can block for long (NFS
+   * mounted sync, a disk the kernel throttles writers for) stalls the event loop while it does;
+   * `--sync-appends off` then writes through the thread pool, where only the batch waits. fsyncs,
+   * which wait for the disk by design, never run on the event loop.
    */
   async append(data: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < data.length) offset += writeSync(this.descriptor(), data, offset, data.length - offset, null);
+    while (offset < data.length) {
+      const fd = this.descriptor();
+      offset += this.appendInPool
+        ? await call<number>((cb) => write(fd, data, offset, data.length - offset, null, cb))
+        : writeSync(fd, data, offset, data.length - offset, null);
+    }
   }
 
   sync(): Promise<void> {
@@ -90,27 +98,19 @@ function call<T = void>(start: (cb: (err: NodeJS.ErrnoException | null, value?: 
 
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
+/** The file system as it is; `appendInPool`: appends through the thread pool (see DescriptorAppendFile.append). */
+export function nodeSinkFileSystemWith(appendInPool: boolean): SinkFileSystem {
+  return {
+    ...nodeSinkFileSystem,
+    openAppend: (path, mode, fresh) => openDescriptor(path, mode, fresh, appendInPool),
+  };
+}
+
 export const nodeSinkFileSystem: SinkFileSystem = {
   async mkdir(path, mode) {
     return (await mkdir(path, { recursive: true, mode })) !== undefined;
   },
-  async openAppend(path, mode, fresh) {
-    if (fresh) {
-      try {
-        // O_EXCL: were the file there after all, it is opened the ordinary way below.
-        return new DescriptorAppendFile(await call<number>((cb) => open(path, APPEND | constants.O_EXCL, mode, cb)), 0);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-    }
-    const fd = await call<number>((cb) => open(path, APPEND, mode, cb));
-    try {
-      return new DescriptorAppendFile(fd, (await call<Stats>((cb) => fstat(fd, cb))).size);
-    } catch (err) {
-      await call((cb) => close(fd, cb));
-      throw err;
-    }
-  },
+  openAppend: (path, mode, fresh) => openDescriptor(path, mode, fresh, false),
   list: (dir) => readdir(dir),
   async mtimeMs(path) {
     try {
@@ -123,6 +123,25 @@ export const nodeSinkFileSystem: SinkFileSystem = {
   remove: (path) => unlink(path),
   syncPath: fsyncPath,
 };
+
+/** Opens `path` for appending (creating it with `mode`); `fresh`: the directory was just made (O_EXCL, no stat). */
+async function openDescriptor(path: string, mode: number, fresh: boolean | undefined, appendInPool: boolean): Promise<AppendFile> {
+  if (fresh) {
+    try {
+      // O_EXCL: were the file there after all, it is opened the ordinary way below.
+      return new DescriptorAppendFile(await call<number>((cb) => open(path, APPEND | constants.O_EXCL, mode, cb)), 0, appendInPool);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+  const fd = await call<number>((cb) => open(path, APPEND, mode, cb));
+  try {
+    return new DescriptorAppendFile(fd, (await call<Stats>((cb) => fstat(fd, cb))).size, appendInPool);
+  } catch (err) {
+    await call((cb) => close(fd, cb));
+    throw err;
+  }
+}
 
 /** fsyncs a file or a directory through a descriptor of its own (what any other one wrote becomes durable). */
 export async function fsyncPath(path: string): Promise<void> {

@@ -27,6 +27,7 @@ export interface CollectorFlagValues extends ConnectionFlagValues {
   consumer?: string;
   fsync?: string;
   journal?: string;
+  syncAppends?: string;
   maxOpenFiles?: string;
   batch?: string;
   linger?: string;
@@ -80,6 +81,7 @@ export function collectorConfigFrom(flags: CollectorFlagValues, env: NodeJS.Proc
     consumer: given(flags.consumer) ?? DEFAULT_CONSUMER,
     fsync: onOff("SHIPPER_FSYNC (--fsync)", flags.fsync ?? env.SHIPPER_FSYNC ?? "on"),
     journal: onOff("SHIPPER_JOURNAL (--journal)", flags.journal ?? env.SHIPPER_JOURNAL ?? "on"),
+    syncAppends: onOff("SHIPPER_SYNC_APPENDS (--sync-appends)", flags.syncAppends ?? env.SHIPPER_SYNC_APPENDS ?? "on"),
     maxOpenFiles: parseInteger("--max-open-files", flags.maxOpenFiles ?? String(defaultMaxOpenFiles()), 1, 1_000_000),
     maxBatch: parseInteger("--batch", flags.batch ?? String(DEFAULT_MAX_BATCH), 1, 1_000_000),
     lingerMs: parseInteger("--linger", flags.linger ?? String(DEFAULT_LINGER_MS), 0, 1_000),
@@ -119,6 +121,12 @@ export function registerCollector(program: Command): void {
         "--journal <on|off>",
         "with --fsync on: one fsync a step per partition (a journal of what was written; host files fsynced at checkpoints) instead of one per host file",
       ).env("SHIPPER_JOURNAL"),
+    )
+    .addOption(
+      new Option(
+        "--sync-appends <on|off>",
+        "append to host files with synchronous writes (fastest); off: through the thread pool, for file systems whose writes can block for long (NFS mounted sync)",
+      ).env("SHIPPER_SYNC_APPENDS"),
     )
     .option("--max-open-files <n>", "most output files open at once, least recently used closed first (default: half the process's open-file limit, at most 16384)")
     .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH))
