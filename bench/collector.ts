@@ -96,15 +96,13 @@ export async function collectFleet(ctx: BenchContext, fleet: FleetLog, name: str
     const started = await watchProgress({ read: async () => (await consumerState(ctx)).delivered, target: 1, everyMs: 5, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
     if (!started.reached) throw new Error(`the collector read nothing; ${await stallReport(ctx)}`);
     cpu.start();
-    const t0 = performance.now(); const curve: string[] = [];
-    const acknowledged = async () => { const v = fleet.count - (await unfinished(ctx)); if (process.env.BENCH_CURVE) curve.push(`${Math.round(performance.now() - t0)}:${Math.round(v / 1000)}k`); return v; };
+    const acknowledged = async () => fleet.count - (await unfinished(ctx));
     const watch = (target: number) => watchProgress({ read: acknowledged, target, everyMs: 25, stallMs: ctx.config.stallMs, check: () => collector.assertRunning("shipper collector") });
     // Also timed from a quarter of the backlog on: the rate once the collector's code is compiled
     // and its hosts' files are open, as a collector that has been running is.
     const warm = await watch(Math.ceil(fleet.count * WARM_UP_SHARE));
     const p = warm.reached ? await watch(fleet.count) : warm;
     if (!p.reached) throw new Error(`the collector stalled at ${p.final} of ${fleet.count} lines acknowledged; ${tree.bytes()} of ${fleet.outputBytes} bytes written; ${await stallReport(ctx)}`);
-    if (process.env.BENCH_CURVE) log(curve.join(" "));
     const linesPerSecond = fleet.count / ((p.doneAt - started.doneAt) / 1000);
     const warmLinesPerSecond = (fleet.count - warm.final) / ((p.doneAt - warm.doneAt) / 1000);
     const cpuNote = cpu.note(fleet.count);
@@ -163,11 +161,12 @@ export async function measureCollector(ctx: BenchContext): Promise<Figure[]> {
       return { value: r.linesPerSecond, notes: r.cpuNote ? [r.cpuNote] : [] };
     });
     ctx.observed.set("collector.peak_rss", Math.max(...peaks));
+    // Compared with the consume ceiling when it was measured, else with C as before.
+    const ceiling = consumeRuns.length > 0 ? CONSUME_CEILING_KEY : CEILING_KEY;
     return [
       consumeCeilingFigure(ctx.fleet.hosts.length, consumeRuns, consumeFailure),
-      // Compared with the consume ceiling when it was measured, else with C as before.
-      { ...base, ceiling: consumeRuns.length > 0 ? CONSUME_CEILING_KEY : CEILING_KEY, value: result.value, runs: result.runs, notes: result.notes },
-      { ...warm, ceiling: consumeRuns.length > 0 ? CONSUME_CEILING_KEY : CEILING_KEY, value: median(warmRuns), runs: warmRuns },
+      { ...base, ceiling, value: result.value, runs: result.runs, notes: result.notes },
+      { ...warm, ceiling, value: median(warmRuns), runs: warmRuns },
       { ...peak, value: Math.max(...peaks), runs: peaks },
     ];
   }, ctx.failed);

@@ -64,6 +64,7 @@ export function scanAckReply(reply: Uint8Array, from = 0, to = reply.length): De
   return scanned;
 }
 
+/** The whole number in token `k` (never the last token), or -1. */
 function tokenNumber(bytes: Uint8Array, k: number): number {
   const start = DOTS[k - 1]! + 1;
   const end = DOTS[k]!;

@@ -123,9 +123,10 @@ export class LineChunk {
     return origin === NO_ORIGIN ? undefined : this.tables.origins.texts[origin];
   }
 
-  /** With originKey(): the id's offset. */
-  offset(i: number): number {
-    return this.sequences[i * WIDE + OFFSET]!;
+  /** With originKey(): the id's offset; undefined otherwise. */
+  offset(i: number): number | undefined {
+    const offset = this.sequences[i * WIDE + OFFSET]!;
+    return offset < 0 ? undefined : offset;
   }
 
   reply(i: number): string {

@@ -594,8 +594,7 @@ export class BatchWriter {
     const done = this.pendingParts.get(m.subject)!;
     if (done.next <= done.n) return undefined;
     this.pendingParts.delete(m.subject);
-    // Made field by field: a reader's message may keep its fields in getters, which a spread would not copy.
-    return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, batch: m.batch, data: Buffer.concat(done.parts.map((p) => p.data)), term: m.term?.bind(m) };
+    return messageWith(m, Buffer.concat(done.parts.map((p) => p.data)), undefined);
   }
 
   private route(batch: MessageBatch, messages: readonly ReadMessage[]): Routed {
@@ -730,6 +729,13 @@ function copyState(data: PartitionStateData): PartitionStateData {
  * memory (MessageBatch.written).
  */
 function kept(m: ReadMessage): ReadMessage {
-  const term = m.term?.bind(m);
-  return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, part: m.part, batch: m.batch, data: Buffer.from(m.data), term };
+  return messageWith(m, Buffer.from(m.data), m.part);
+}
+
+/**
+ * A message of its own with `m`'s fields but this payload and part. Made field by field: a reader's
+ * message may keep its fields in getters, which a spread would not copy, and its term is bound now.
+ */
+function messageWith(m: ReadMessage, data: Uint8Array, part: string | undefined): ReadMessage {
+  return { subject: m.subject, stream: m.stream, sequence: m.sequence, deliveries: m.deliveries, msgId: m.msgId, part, batch: m.batch, data, term: m.term?.bind(m) };
 }

@@ -51,14 +51,8 @@ export function lineHeaderSpans(msg: Msg): LineHeaderSpans {
   const data = raw._rdata;
   const hdr = raw._msg?.hdr;
   if (typeof hdr === "number" && Buffer.isBuffer(data) && hdr <= data.length) {
-    if (hdr <= 0) {
-      lineHeaderReads.fast++;
-      return clear();
-    }
-    if (scan(data, 0, hdr)) {
-      lineHeaderReads.fast++;
-      return spans;
-    }
+    const found = lineHeaderSpansIn(data, 0, Math.max(0, hdr));
+    if (found) return found;
   }
   lineHeaderReads.nats++;
   const h = msg.headers;

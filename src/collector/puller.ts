@@ -177,8 +177,7 @@ export class PulledLine implements ReadMessage {
   }
 
   get offset(): number | undefined {
-    const chunk = this.held();
-    return chunk.originKey(this.index) === undefined ? undefined : chunk.offset(this.index);
+    return this.held().offset(this.index);
   }
 
   /** `Shipper-Part`, on the parts of a split line. */

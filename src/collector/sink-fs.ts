@@ -101,28 +101,26 @@ const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 /** The file system as it is; `appendInPool`: appends through the thread pool (see DescriptorAppendFile.append). */
 export function nodeSinkFileSystemWith(appendInPool: boolean): SinkFileSystem {
   return {
-    ...nodeSinkFileSystem,
+    async mkdir(path, mode) {
+      return (await mkdir(path, { recursive: true, mode })) !== undefined;
+    },
     openAppend: (path, mode, fresh) => openDescriptor(path, mode, fresh, appendInPool),
+    list: (dir) => readdir(dir),
+    async mtimeMs(path) {
+      try {
+        return (await stat(path)).mtimeMs;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+    },
+    remove: (path) => unlink(path),
+    syncPath: fsyncPath,
   };
 }
 
-export const nodeSinkFileSystem: SinkFileSystem = {
-  async mkdir(path, mode) {
-    return (await mkdir(path, { recursive: true, mode })) !== undefined;
-  },
-  openAppend: (path, mode, fresh) => openDescriptor(path, mode, fresh, false),
-  list: (dir) => readdir(dir),
-  async mtimeMs(path) {
-    try {
-      return (await stat(path)).mtimeMs;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-  },
-  remove: (path) => unlink(path),
-  syncPath: fsyncPath,
-};
+/** The file system as it is, appending with synchronous writes (the default). */
+export const nodeSinkFileSystem: SinkFileSystem = nodeSinkFileSystemWith(false);
 
 /** Opens `path` for appending (creating it with `mode`); `fresh`: the directory was just made (O_EXCL, no stat). */
 async function openDescriptor(path: string, mode: number, fresh: boolean | undefined, appendInPool: boolean): Promise<AppendFile> {

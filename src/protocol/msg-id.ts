@@ -126,11 +126,20 @@ export function parseMsgId(id: string): ParsedMsgId | undefined {
  * Undefined for anything else, which SHORT_ID then decides.
  */
 function parsePlainShortId(id: string): ParsedMsgId | undefined {
-  if (id.length < ORIGIN_TOKEN_LENGTH + 2 || id.length > ORIGIN_TOKEN_LENGTH + 12) return undefined;
-  const bytes = Buffer.from(id, "utf8");
-  const offset = plainShortIdOffset(bytes, 0, bytes.length);
+  const n = id.length;
+  if (n < ORIGIN_TOKEN_LENGTH + 2 || n > ORIGIN_TOKEN_LENGTH + 12) return undefined;
+  // Its characters into a reused buffer (readers that parse ids as strings do so for every line);
+  // an id of ours is ASCII, so anything else is not one.
+  for (let i = 0; i < n; i++) {
+    const c = id.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    idScratch[i] = c;
+  }
+  const offset = plainShortIdOffset(idScratch, 0, n);
   return offset < 0 ? undefined : { originKey: id.substring(0, ORIGIN_TOKEN_LENGTH), offset };
 }
+
+const idScratch = new Uint8Array(ORIGIN_TOKEN_LENGTH + 12);
 
 /**
  * The offset of a whole line's short id in `bytes[from, to)`, read where it arrived (the collector
