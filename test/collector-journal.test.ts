@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeRecords, encodeRecord, PartitionJournal, type JournalEntry } from "../src/collector/partition-journal.js";
 import { replayJournal } from "../src/collector/journal-replay.js";
@@ -92,6 +93,80 @@ test("collector journal - appends are read back; a checkpoint empties it and lat
     assert.equal((await journal.read(6)).records.length, 1);
     assert.equal((await journal.read(5)).records.length, 0);
     await journal.close();
+  }));
+
+/** Holds every fdatasync of a FileHandle until released (the file system's own, under it). */
+async function heldDatasyncs(dir: string): Promise<{ calls: () => number; release: () => void; restore: () => void }> {
+  const probe = await open(join(dir, "probe"), "w");
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const real = proto.datasync;
+  let calls = 0;
+  const newGate = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  let gate = newGate();
+  proto.datasync = async function (this: unknown) {
+    calls++;
+    await gate.promise;
+    return real.call(this);
+  };
+  return {
+    calls: () => calls,
+    release: () => {
+      gate.resolve();
+      gate = newGate();
+    },
+    restore: () => {
+      proto.datasync = real;
+      gate.resolve();
+    },
+  };
+}
+
+/** Resolves with "pending" when `p` has not settled within a few event-loop turns' time. */
+const settledSoon = (p: Promise<unknown>) => Promise.race([p.then(() => "settled"), new Promise((r) => setTimeout(() => r("pending"), 100))]);
+
+test("collector journal - an append is not held by an fdatasync under way; a checkpoint waits for it, and records after a checkpoint are fdatasynced again", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const journal = new PartitionJournal(dir, 0);
+    await journal.start(1); // its own truncate and fdatasync, before the gate
+    const held = await heldDatasyncs(dir);
+    try {
+      const a = entry(1, [["h1", join(dir, "h1"), 2, "a\n"]]);
+      await journal.append(a.entry, a.data);
+      const syncA = journal.sync();
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(held.calls(), 1, "the sync is under way");
+      const b = entry(2, [["h1", join(dir, "h1"), 4, "b\n"]]);
+      assert.equal(await settledSoon(journal.append(b.entry, b.data)), "settled", "the next batch's record is appended while the one before is fdatasynced");
+      const checkpoint = journal.checkpoint(async () => 2);
+      const syncAfter = journal.sync(); // follows the checkpoint: waiting for it there would never end
+      assert.equal(await settledSoon(checkpoint), "pending", "the checkpoint waits for the sync under way");
+      held.release(); // syncA ends; the checkpoint empties the journal (its own fdatasync held next)
+      await syncA;
+      for (let i = 0; i < 20 && (await settledSoon(checkpoint)) === "pending"; i++) held.release();
+      await checkpoint;
+      held.release();
+      await syncAfter;
+      assert.equal(statSync(journal.path).size, 0);
+      // A record the size of the ones before the checkpoint still needs its own fdatasync.
+      const before = held.calls();
+      const c = entry(3, [["h1", join(dir, "h1"), 6, "c\n"]]);
+      await journal.append(c.entry, c.data);
+      const syncC = journal.sync();
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(held.calls(), before + 1, "fdatasynced again");
+      held.release();
+      await syncC;
+      const read = await journal.read(2);
+      assert.deepEqual(read.records.map((r) => r.sequence), [3]);
+    } finally {
+      held.restore();
+      await journal.close();
+    }
   }));
 
 test("collector journal - replay puts back what a power loss took, leaves intact files alone, and builds the state", () =>

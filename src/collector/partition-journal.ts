@@ -141,7 +141,11 @@ function parseMeta(meta: Buffer): JournalRecord | undefined {
 
 /**
  * One partition's journal file. Appends and checkpoints run one at a time, in the order asked
- * for, so a checkpoint never empties the journal under a record that it did not cover.
+ * for, so a checkpoint never empties the journal under a record that it did not cover. A sync
+ * waits for the appends asked for before it, but not the other way round: the next batch's record
+ * is appended while the one before is fdatasynced (the batch writer's pipeline; a sync held every
+ * later append, so a partition wrote nothing while its disk flushed). An fdatasync covers what
+ * was written before it began, whatever is written meanwhile.
  */
 export class PartitionJournal {
   /** Bytes of records since the last checkpoint. */
@@ -151,6 +155,8 @@ export class PartitionJournal {
   private base = 0;
   private fh?: FileHandle;
   private tail: Promise<unknown> = Promise.resolve();
+  /** fdatasyncs under way; a checkpoint waits for those asked for before it, so none spans an empty(). */
+  private readonly syncing = new Set<Promise<unknown>>();
 
   constructor(
     private readonly directory: string,
@@ -202,12 +208,16 @@ export class PartitionJournal {
 
   /** Makes every record appended so far durable (one fdatasync, none when nothing was appended since). */
   sync(): Promise<void> {
-    return this.serial(async () => {
-      if (this.syncedSize === this.size) return;
-      const size = this.size;
+    const run = this.tail.then(async () => {
+      if (this.syncedSize >= this.size) return;
+      const size = this.size; // appended and written: a record still being written is not covered
       await (await this.handle()).datasync();
-      this.syncedSize = size;
+      this.syncedSize = Math.max(this.syncedSize, size);
     });
+    const settled = run.catch(() => undefined);
+    this.syncing.add(settled);
+    void settled.then(() => this.syncing.delete(settled));
+    return run;
   }
 
   /**
@@ -216,7 +226,14 @@ export class PartitionJournal {
    * after every append asked for before it, and before any asked for after.
    */
   checkpoint(save: () => Promise<number>): Promise<void> {
-    return this.serial(async () => this.empty(await save()));
+    // The syncs asked for before it end before it empties the journal; those asked for after it
+    // wait for it (they follow it in `tail`), so waiting for them here would never end.
+    const syncsBefore = [...this.syncing];
+    return this.serial(async () => {
+      const saved = await save();
+      await Promise.all(syncsBefore);
+      await this.empty(saved);
+    });
   }
 
   /** Truncates the journal (durably); what is appended next follows the save with counter `base`. */
@@ -232,6 +249,7 @@ export class PartitionJournal {
 
   async close(): Promise<void> {
     await this.tail;
+    while (this.syncing.size > 0) await Promise.all(this.syncing);
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close();
