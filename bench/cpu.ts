@@ -9,13 +9,23 @@ const TICKS_PER_SECOND = 100;
 
 /** User + system CPU seconds a process has used so far (Linux /proc), NaN when it is gone. */
 export function processCpuSeconds(pid: number): number {
+  const [user, system] = processCpuTicks(pid);
+  return (user + system) / TICKS_PER_SECOND;
+}
+
+/** System (kernel) CPU seconds only: system calls such as creating files, NaN when it is gone. */
+export function processKernelCpuSeconds(pid: number): number {
+  return processCpuTicks(pid)[1] / TICKS_PER_SECOND;
+}
+
+function processCpuTicks(pid: number): [user: number, system: number] {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return [Number(fields[11]), Number(fields[12])];
   } catch {
-    return Number.NaN;
+    return [Number.NaN, Number.NaN];
   }
 }
 
@@ -28,6 +38,7 @@ export function ownCpuSeconds(): number {
 export type CpuReader = () => number;
 
 export const cpuOfPid = (pid: number): CpuReader => () => processCpuSeconds(pid);
+export const kernelCpuOfPid = (pid: number): CpuReader => () => processKernelCpuSeconds(pid);
 
 /** Microseconds of CPU per line, by process name ("server", "agent", ...). */
 export type CpuPerLine = Record<string, number>;
@@ -35,11 +46,17 @@ export type CpuPerLine = Record<string, number>;
 /** CPU of named processes between start() and perLine(lines). */
 export class CpuMeter {
   private at?: Map<string, number>;
+  private kernelAt?: Map<string, number>;
 
-  constructor(private readonly readers: Record<string, CpuReader>) {}
+  /** `kernel`: the system-time share of some of the processes, shown beside their CPU (not added to the total). */
+  constructor(
+    private readonly readers: Record<string, CpuReader>,
+    private readonly kernel: Record<string, CpuReader> = {},
+  ) {}
 
   start(): void {
     this.at = new Map(Object.entries(this.readers).map(([name, read]) => [name, read()]));
+    this.kernelAt = new Map(Object.entries(this.kernel).map(([name, read]) => [name, read()]));
   }
 
   get started(): boolean {
@@ -58,10 +75,17 @@ export class CpuMeter {
     return out;
   }
 
-  /** perLine() as one note, with the sum. */
+  /** perLine() as one note, with the sum, and the kernel's share where asked for. */
   note(lines: number): string | undefined {
     const c = this.perLine(lines);
-    return c ? `${describeCpu(c)}; total ${cpuTotal(c).toFixed(2)} us` : undefined;
+    if (!c) return undefined;
+    const kernel = new Map<string, number>();
+    for (const [name, read] of Object.entries(this.kernel)) {
+      const us = ((read() - this.kernelAt!.get(name)!) * 1e6) / lines;
+      if (Number.isFinite(us)) kernel.set(name, us);
+    }
+    const parts = Object.entries(c).map(([name, us]) => `${name} ${us.toFixed(2)} us${kernel.has(name) ? ` (kernel ${kernel.get(name)!.toFixed(2)})` : ""}`);
+    return `CPU per line: ${parts.join(", ")}; total ${cpuTotal(c).toFixed(2)} us`;
   }
 }
 
