@@ -15,6 +15,7 @@ import type { LineOrigin } from "../src/agent/publisher.js";
 import { NatsServer } from "../src/testkit/nats-server.js";
 import { runShipper, waitUntil } from "../src/testkit/shipper-process.js";
 import { auditLines } from "../src/testkit/line-count.js";
+import { installFastMsgFrames } from "../src/shared/fast-msg-frames.js";
 import { memoryLogger } from "../src/testkit/memory-logger.js";
 
 const HOST = "web1.example.net";
@@ -52,10 +53,12 @@ function sourceLines(count: number): string[] {
   return lines;
 }
 
-async function withServer(body: (server: NatsServer, nc: NatsConnection, dir: string) => Promise<void>, opts: { maxPayload?: number } = {}): Promise<void> {
-  const server = await NatsServer.start(opts);
+/** `fastFrames`: the connection's frames go through shipper's reader first, as the programs' do (the publisher then reads its PubAcks itself). */
+async function withServer(body: (server: NatsServer, nc: NatsConnection, dir: string) => Promise<void>, opts: { maxPayload?: number; fastFrames?: boolean } = {}): Promise<void> {
+  const server = await NatsServer.start({ ...(opts.maxPayload ? { maxPayload: opts.maxPayload } : {}) });
   const dir = mkdtempSync(join(tmpdir(), "shipper-agent-"));
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  if (opts.fastFrames) assert.ok(installFastMsgFrames(nc), "the frame reader installs");
   try {
     await body(server, nc, dir);
   } finally {
@@ -115,26 +118,42 @@ test("agent - publishes every line of a file, in order and byte-identical, with 
   });
 });
 
-test("agent - a second run over the same file is de-duplicated by the stream", async () => {
-  await withServer(async (_server, nc, dir) => {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
-    const file = join(dir, "app.log");
-    const lines = sourceLines(3000);
-    writeFileSync(file, lines.join("\n") + "\n");
-    const { log } = memoryLogger();
-    for (const run of [1, 2]) {
-      const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
-      const stop = new AbortController();
-      const running = agent.run(stop.signal);
-      await waitUntil(`run ${run} acknowledged`, () => agent.counters.acknowledged === lines.length, 20_000);
-      stop.abort();
-      await running;
-      assert.equal(agent.counters.duplicates, run === 1 ? 0 : lines.length);
+for (const fastFrames of [false, true]) {
+  const how = fastFrames ? "PubAcks read in the read buffer" : "PubAcks through nats.js";
+  test(`agent - a second run over the same file is de-duplicated by the stream (${how})`, async () => {
+    // Counts the PubAcks the publisher took itself (readFrame), without a nats.js message.
+    const readFrame = JetStreamPublisher.prototype.readFrame;
+    let taken = 0;
+    JetStreamPublisher.prototype.readFrame = function (this: JetStreamPublisher, buf, frame) {
+      const took = readFrame.call(this, buf, frame);
+      if (took) taken++;
+      return took;
+    };
+    try {
+      await withServer(async (_server, nc, dir) => {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"] });
+        const file = join(dir, "app.log");
+        const lines = sourceLines(3000);
+        writeFileSync(file, lines.join("\n") + "\n");
+        const { log } = memoryLogger();
+        for (const run of [1, 2]) {
+          const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50 });
+          const stop = new AbortController();
+          const running = agent.run(stop.signal);
+          await waitUntil(`run ${run} acknowledged`, () => agent.counters.acknowledged === lines.length, 20_000);
+          stop.abort();
+          await running;
+          assert.equal(agent.counters.duplicates, run === 1 ? 0 : lines.length);
+        }
+        assert.equal((await jsm.streams.info("LOGS_0")).state.messages, lines.length);
+      }, { fastFrames });
+    } finally {
+      JetStreamPublisher.prototype.readFrame = readFrame;
     }
-    assert.equal((await jsm.streams.info("LOGS_0")).state.messages, lines.length);
+    assert.equal(taken, fastFrames ? 2 * 3000 : 0, "every PubAck of both runs was read in the read buffer, or none without the frame reader");
   });
-});
+}
 
 test("agent - lines survive a stalled server (SIGSTOP past the ack timeout) and a server restart, in order, once", async () => {
   await withServer(async (server, nc, dir) => {
@@ -167,21 +186,24 @@ test("agent - lines survive a stalled server (SIGSTOP past the ack timeout) and 
   });
 });
 
-test("agent - a subject no stream captures stops the publisher with an error naming it and `shipper setup`", async () => {
-  await withServer(async (_server, nc) => {
-    const { log } = memoryLogger();
-    const publisher = new JetStreamPublisher(nc, { host: HOST, log });
-    const origin: LineOrigin = { key: "1:2:0", path: "/var/log/app.log" };
-    publisher.publish("nowhere.p3.web1.example.net", Buffer.from("a line"), origin, 7);
-    const err = await publisher.failed.catch((e: unknown) => e);
-    assert.ok(err instanceof NoStreamError, String(err));
-    assert.match((err as Error).message, /no JetStream stream captures the subject "nowhere\.p3\.web1\.example\.net"/);
-    assert.match((err as Error).message, /shipper setup/);
-    assert.throws(() => publisher.publish("nowhere.p3.web1.example.net", Buffer.from("x"), origin, 9), NoStreamError);
-    await assert.rejects(publisher.drain(1000), NoStreamError);
-    await publisher.close();
+for (const fastFrames of [false, true]) {
+  const how = fastFrames ? "PubAcks read in the read buffer" : "PubAcks through nats.js";
+  test(`agent - a subject no stream captures stops the publisher with an error naming it and \`shipper setup\` (${how})`, async () => {
+    await withServer(async (_server, nc) => {
+      const { log } = memoryLogger();
+      const publisher = new JetStreamPublisher(nc, { host: HOST, log });
+      const origin: LineOrigin = { key: "1:2:0", path: "/var/log/app.log" };
+      publisher.publish("nowhere.p3.web1.example.net", Buffer.from("a line"), origin, 7);
+      const err = await publisher.failed.catch((e: unknown) => e);
+      assert.ok(err instanceof NoStreamError, String(err));
+      assert.match((err as Error).message, /no JetStream stream captures the subject "nowhere\.p3\.web1\.example\.net"/);
+      assert.match((err as Error).message, /shipper setup/);
+      assert.throws(() => publisher.publish("nowhere.p3.web1.example.net", Buffer.from("x"), origin, 9), NoStreamError);
+      await assert.rejects(publisher.drain(1000), NoStreamError);
+      await publisher.close();
+    }, { fastFrames });
   });
-});
+}
 
 test("agent - the program refuses a subject no stream captures with one line and exit 2", async () => {
   await withServer(async (server, _nc, dir) => {
@@ -274,25 +296,28 @@ test("agent - with --oversize dead-letter, a line over the max payload goes to s
   );
 });
 
-test("agent - a PubAck error is reported with its description and the line is sent again until stored", async () => {
-  await withServer(async (_server, nc, dir) => {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"], max_msgs: 3, discard: DiscardPolicy.New });
-    const file = join(dir, "app.log");
-    writeFileSync(file, "1\n2\n3\n4\n5\n");
-    const { log, text } = memoryLogger();
-    const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, ackTimeoutMs: 200 });
-    const stop = new AbortController();
-    const running = agent.run(stop.signal);
-    await waitUntil("the refusal", () => agent.counters.ackErrors >= 2, 10_000);
-    assert.equal(agent.counters.acknowledged, 3);
-    assert.equal(agent.settledOffsets.get([...agent.settledOffsets.keys()][0]!), 6, "the position stops before the refused line");
-    assert.match(text(), /the server refused the line ending at offset 8 of .*maximum messages exceeded; it will be sent again/);
-    await jsm.streams.update("LOGS_0", { max_msgs: -1 });
-    await waitUntil("every line stored", () => agent.counters.acknowledged === 5, 10_000);
-    stop.abort();
-    await running;
-    const stored = await readStream(nc, "LOGS_0");
-    assert.deepEqual(stored.map((m) => m.data.toString()), ["1", "2", "3", "4", "5"]);
+for (const fastFrames of [false, true]) {
+  const how = fastFrames ? "PubAcks read in the read buffer" : "PubAcks through nats.js";
+  test(`agent - a PubAck error is reported with its description and the line is sent again until stored (${how})`, async () => {
+    await withServer(async (_server, nc, dir) => {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "LOGS_0", subjects: ["logs.p0.>"], max_msgs: 3, discard: DiscardPolicy.New });
+      const file = join(dir, "app.log");
+      writeFileSync(file, "1\n2\n3\n4\n5\n");
+      const { log, text } = memoryLogger();
+      const agent = new Agent(nc, { file, subject: SUBJECT, host: HOST, log, pollIntervalMs: 50, ackTimeoutMs: 200 });
+      const stop = new AbortController();
+      const running = agent.run(stop.signal);
+      await waitUntil("the refusal", () => agent.counters.ackErrors >= 2, 10_000);
+      assert.equal(agent.counters.acknowledged, 3);
+      assert.equal(agent.settledOffsets.get([...agent.settledOffsets.keys()][0]!), 6, "the position stops before the refused line");
+      assert.match(text(), /the server refused the line ending at offset 8 of .*maximum messages exceeded; it will be sent again/);
+      await jsm.streams.update("LOGS_0", { max_msgs: -1 });
+      await waitUntil("every line stored", () => agent.counters.acknowledged === 5, 10_000);
+      stop.abort();
+      await running;
+      const stored = await readStream(nc, "LOGS_0");
+      assert.deepEqual(stored.map((m) => m.data.toString()), ["1", "2", "3", "4", "5"]);
+    }, { fastFrames });
   });
-});
+}

@@ -35,11 +35,15 @@ const ZERO = 48;
 export function replyToken(msg: Msg, prefixLength: number): number {
   const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
   if (!(raw instanceof Uint8Array)) return Number(msg.subject.substring(prefixLength));
-  const end = raw.length;
-  if (end <= prefixLength) return Number.NaN;
+  return decimalIn(raw, prefixLength, raw.length);
+}
+
+/** The decimal number `bytes[from, to)` holds (NaN when empty or not all digits). */
+export function decimalIn(bytes: Uint8Array, from: number, to: number): number {
+  if (to <= from) return Number.NaN;
   let n = 0;
-  for (let i = prefixLength; i < end; i++) {
-    const d = raw[i]! - ZERO;
+  for (let i = from; i < to; i++) {
+    const d = bytes[i]! - ZERO;
     if (d < 0 || d > 9) return Number.NaN;
     n = n * 10 + d;
   }

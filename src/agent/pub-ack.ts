@@ -19,11 +19,22 @@ const LOWER_S = 0x73;
 // field and the only one that can be `true`, so the ending tells.
 const TRUE_TAIL = Buffer.from("true}", "latin1");
 
-function endsWithTrue(data: Uint8Array): boolean {
+function endsWithTrue(data: Uint8Array, from: number, to: number): boolean {
   const n = TRUE_TAIL.length;
-  if (data.length < n) return false;
-  for (let i = 0; i < n; i++) if (data[data.length - n + i] !== TRUE_TAIL[i]) return false;
+  if (to - from < n) return false;
+  for (let i = 0; i < n; i++) if (data[to - n + i] !== TRUE_TAIL[i]) return false;
   return true;
+}
+
+/**
+ * The common PubAck read from `data[from, to)` (a reply in the connection's read buffer):
+ * stored, or stored as a duplicate; undefined for anything else (an error, a status), which
+ * readPubAck() then reads whole.
+ */
+export function storedAckIn(data: Uint8Array, from: number, to: number): AckResult | undefined {
+  // The server writes the error field first, then stream, seq, domain, duplicate (in that order).
+  if (to - from < 3 || data[from] !== OPEN_BRACE || data[from + 1] !== QUOTE || data[from + 2] !== LOWER_S) return undefined;
+  return endsWithTrue(data, from, to) ? DUPLICATE : STORED;
 }
 
 export function readPubAck(msg: Msg): AckResult {
@@ -33,10 +44,8 @@ export function readPubAck(msg: Msg): AckResult {
     if (h?.code === 503) return NO_STREAM;
     return { kind: "error", description: h ? `status ${h.status}` : "an empty reply", code: h?.code };
   }
-  // The server writes the error field first, then stream, seq, domain, duplicate (in that order).
-  if (data[0] === OPEN_BRACE && data[1] === QUOTE && data[2] === LOWER_S) {
-    return endsWithTrue(data) ? DUPLICATE : STORED;
-  }
+  const stored = storedAckIn(data, 0, data.length);
+  if (stored) return stored;
   try {
     const body = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString("utf8")) as {
       error?: { code?: number; err_code?: number; description?: string };
