@@ -26,11 +26,13 @@ import { cutBackUnsavedWrites, PartitionStateFile, type PartitionStateData } fro
 import { PartitionJournal } from "./partition-journal.js";
 import { replayJournal } from "./journal-replay.js";
 import { startDeadLetterWorker } from "../deadletter/worker.js";
+import { tuneCompiler } from "../shared/compiler-tuning.js";
 
 export async function runCollector(config: CollectorConfig, signal: AbortSignal, log: Logger): Promise<Collector | undefined> {
   // Lines of a backlog outlive young-generation GCs, so the old generation grows by V8's factor
   // (up to 4x what is live) before a full GC; a lower growth keeps the peak down for some CPU.
   if (config.heapGrowthPercent) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
+  tuneCompiler();
   let nc: NatsConnection;
   try {
     nc = await connectWithRetry(config.connection, log, signal);
