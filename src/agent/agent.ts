@@ -21,7 +21,6 @@ import type { LineOrigin, LinePublisher, PublisherCounters } from "./publisher.j
 import { ResumePlanner } from "./resume-planner.js";
 import { ReadTurns, type ReadTurn } from "./read-turns.js";
 import { checkStreamCaptures } from "./stream-check.js";
-import { tuneCompiler } from "../shared/compiler-tuning.js";
 
 /** Everything the agent needs, validated once (see agentConfigFrom in src/cli/commands/agent.ts). */
 export interface AgentConfig {
@@ -430,7 +429,6 @@ export async function planSubject(
 
 /** Connects, finds the subject, locks the state directory, ships until `signal` aborts, saves, and closes. */
 export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSignal): Promise<AgentResult> {
-  tuneCompiler();
   const nc = await connectWithRetry(config.connection, log, signal);
   try {
     const plan = await planSubject(nc, config);
