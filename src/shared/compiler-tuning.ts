@@ -7,8 +7,8 @@
 // whole drain, warm rate unchanged (218-250k against 221-236k), collector CPU 6.2-6.7 -> 5.3-5.6 us
 // a line; end to end, collector CPU 4.57 -> 4.34 us a line (mean of 8 pairs). A long-running
 // process pays the compile cost once either way; the steady state did not slow down. The agent
-// keeps V8's default: its CPU was the same either way, and following 1,000 files it peaked ~5 MB
-// higher with the budget (134-139 -> 142 MB, against a 150 MB target).
+// keeps V8's default: its CPU was the same either way, and its memory following 1,000 files no
+// lower (142-145 MB with the budget, 134-144 without, against a 150 MB target).
 
 import { setFlagsFromString } from "node:v8";
 
