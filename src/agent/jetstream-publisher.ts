@@ -482,7 +482,7 @@ export class JetStreamPublisher implements LinePublisher, FrameReader {
     if (frame.headersTo > frame.headersFrom) return false;
     const seq = decimalIn(buf, frame.subjectFrom + this.inbox.length, frame.subjectTo);
     const ack = storedAckIn(buf, frame.dataFrom, frame.dataTo);
-    if (!ack || ack.kind !== "stored" || Number.isNaN(seq)) return false;
+    if (!ack || Number.isNaN(seq)) return false;
     if (this.window.isUnsettled(seq)) {
       this.stored(seq, ack.duplicate);
       this.queueAdvance();

@@ -4,8 +4,11 @@
 // subject. The common case is decided from a few bytes, without JSON.parse.
 import type { Msg } from "@nats-io/transport-node";
 
+/** The server stored the message (again, when `duplicate`). */
+export type StoredAck = { kind: "stored"; duplicate: boolean };
+
 export type AckResult =
-  | { kind: "stored"; duplicate: boolean }
+  | StoredAck
   | { kind: "no-stream" }
   | { kind: "error"; description: string; code?: number; errCode?: number };
 
@@ -31,7 +34,7 @@ function endsWithTrue(data: Uint8Array, from: number, to: number): boolean {
  * stored, or stored as a duplicate; undefined for anything else (an error, a status), which
  * readPubAck() then reads whole.
  */
-export function storedAckIn(data: Uint8Array, from: number, to: number): AckResult | undefined {
+export function storedAckIn(data: Uint8Array, from: number, to: number): StoredAck | undefined {
   // The server writes the error field first, then stream, seq, domain, duplicate (in that order).
   if (to - from < 3 || data[from] !== OPEN_BRACE || data[from + 1] !== QUOTE || data[from + 2] !== LOWER_S) return undefined;
   return endsWithTrue(data, from, to) ? DUPLICATE : STORED;

@@ -216,8 +216,6 @@ export class LineChunk {
 
 export class ArrivedLines<T> {
   private chunks: LineChunk[] = [];
-  /** Index of the first chunk with lines not yet taken. */
-  private first = 0;
   private lines = 0;
   private tables: Tables = { subjects: new ByteStrings(), origins: new ByteStrings() };
 
@@ -277,25 +275,22 @@ export class ArrivedLines<T> {
   /** Takes the oldest lines, at most `max`, as objects. */
   take(max: number): T[] {
     const out: T[] = [];
-    while (out.length < max && this.first < this.chunks.length) {
-      const chunk = this.chunks[this.first]!;
+    let done = 0; // chunks at the front sealed and all taken
+    while (out.length < max && done < this.chunks.length) {
+      const chunk = this.chunks[done]!;
       while (out.length < max && chunk.head < chunk.count) out.push(this.make(chunk, chunk.head++));
       // A chunk still being filled stays (add() drops it once it is sealed and all taken).
-      if (chunk.head === chunk.count && chunk.sealed) this.first++;
+      if (chunk.head === chunk.count && chunk.sealed) done++;
       else break;
     }
     this.lines -= out.length;
-    if (this.first > 0) {
-      this.chunks = this.chunks.slice(this.first);
-      this.first = 0;
-    }
+    if (done > 0) this.chunks = this.chunks.slice(done);
     return out;
   }
 
   /** Drops every line not yet taken (a chunk holding any of them is never reused). */
   clear(): void {
     this.chunks = [];
-    this.first = 0;
     this.lines = 0;
   }
 

@@ -632,7 +632,7 @@ export class BatchWriter {
       }
       if (verdict.problem) {
         routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason: verdict.problem, line: whole.data });
-        if (m.term) routed.terms.push(m.term.bind(m)); // bound now: it runs once the line is written
+        termLater(routed, m);
         continue;
       }
       let lines = routed.hosts.get(verdict.host);
@@ -649,7 +649,7 @@ export class BatchWriter {
         if (!split || originKey === undefined) {
           const reason = `malformed batch (Shipper-Batch "${whole.batch}", Nats-Msg-Id "${whole.msgId ?? ""}")`;
           routed.quarantined.push({ host: verdict.host, subject: m.subject, stream: m.stream, sequence: m.sequence, reason, line: whole.data });
-          if (m.term) routed.terms.push(m.term.bind(m)); // bound now: it runs once the line is written
+          termLater(routed, m);
           continue;
         }
         const origin = originKey;
@@ -730,6 +730,12 @@ function copyState(data: PartitionStateData): PartitionStateData {
  */
 function kept(m: ReadMessage): ReadMessage {
   return messageWith(m, Buffer.from(m.data), m.part);
+}
+
+/** Terminates `m` once its batch is written: its term is bound now (a reader's line may be gone by then). */
+function termLater(routed: Routed, m: ReadMessage): void {
+  const term = m.term;
+  if (term) routed.terms.push(term.bind(m));
 }
 
 /**

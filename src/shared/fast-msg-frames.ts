@@ -12,9 +12,10 @@
 // both on real server traffic cut at every byte).
 //
 // A subscription may also read its frames itself (readFramesOf): the collector's pull inbox takes
-// each line's bytes straight from the read buffer into its own compact store, so no message
-// arguments, views or nats.js message object are made for it at all. What it declines (status
-// messages, anything unusual) goes the ordinary way.
+// each line's bytes straight from the read buffer into its own compact store, and the agent's
+// PubAck inbox settles each usual PubAck from its bytes, so no message arguments, views or nats.js
+// message object are made for them at all. What a reader declines (status messages, anything
+// unusual) goes the ordinary way.
 //
 // It reaches nats.js internals (the connection's protocol handler and its parser), checked at
 // install time; when they are not as expected, nothing is changed and nats.js parses alone.
@@ -93,7 +94,7 @@ export function readFramesOf(sub: Subscription, reader: FrameReader): void {
   anyOwnReader = true;
 }
 
-/** No subscription of the process reads its own frames (the agent's PubAcks): none is looked up. */
+/** Until some subscription reads its own frames, no frame's subscription is looked up. */
 let anyOwnReader = false;
 
 /** How often each way was taken (tests check the fast one is). */
