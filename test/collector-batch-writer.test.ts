@@ -10,6 +10,9 @@ import type { LineSink } from "../src/collector/line-sink.js";
 import type { MessageBatch, ReadMessage } from "../src/collector/partition-reader.js";
 import { Quarantine } from "../src/collector/quarantine.js";
 import { SubjectParser } from "../src/protocol/subjects.js";
+import { FileSink } from "../src/collector/file-sink.js";
+import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
+import { parseOutputPattern } from "../src/config/output-pattern.js";
 
 const log = pino({ level: "silent" });
 
@@ -72,6 +75,63 @@ test("collector batch writer - a failing write is retried in place, in order, re
     assert.equal(counters.writeErrors, 3);
     assert.equal(counters.linesWritten, 3);
     assert.equal(b.workingCalls, 3, "the server hears the batch is in progress on every retry");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("collector batch writer - a write made at once that fails is retried like any other, once in the file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "shipper-writer-"));
+  try {
+    let failNext = false;
+    let atOnce = 0;
+    const fs: SinkFileSystem = {
+      ...nodeSinkFileSystem,
+      async openAppend(path, mode, fresh) {
+        const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
+        return {
+          sizeAtOpen: file.sizeAtOpen,
+          append: (data) => file.append(data),
+          appendNow(data) {
+            atOnce++;
+            if (failNext) {
+              failNext = false;
+              file.appendNow!(data.subarray(0, 2)); // part of it, then the disk is full
+              throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+            }
+            return file.appendNow!(data);
+          },
+          sync: () => file.sync(),
+          truncate: (n) => file.truncate(n),
+          close: () => file.close(),
+        };
+      },
+    };
+    const out = join(dir, "out");
+    const sink = new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, fs, fsync: false });
+    const counters = newCounters();
+    const writer = new BatchWriter({
+      sink,
+      quarantine: new Quarantine({ directory: dir, log, fsync: false }),
+      parser: new SubjectParser("logs"),
+      counters,
+      log,
+      source: "test",
+      retry: { firstMs: 5, maxMs: 20 },
+    });
+    const signal = new AbortController().signal;
+    assert.equal(await writer.write(batch([msg("a", "a1", 1), msg("b", "b1", 2)]), signal), true); // opens both files
+    const before = atOnce;
+    failNext = true;
+    const second = batch([msg("a", "a2", 3), msg("b", "b2", 4), msg("a", "a3", 5)]);
+    assert.equal(await writer.write(second, signal), true);
+    assert.ok(atOnce - before >= 2, "both hosts' files were open: their writes were made at once");
+    assert.equal(counters.writeErrors, 1, "the failed attempt is counted");
+    assert.equal(second.workingCalls, 1, "and the server hears the batch is in progress");
+    await sink.close();
+    const read = (host: string) => readFileSync(join(out, host, readdirSync(join(out, host))[0]!), "utf8");
+    assert.equal(read("a"), "a1\na2\na3\n");
+    assert.equal(read("b"), "b1\nb2\n");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -139,6 +139,67 @@ test("collector file sink - a failed write leaves nothing behind, so the retry d
   assert.equal(readFileSync(join(dir, "h", name!), "utf8"), "first\nsecond\nthird\n");
 }));
 
+test("collector file sink - appendNow writes at once only to an open file of the day, and a failed write is cut back", withDir(async (dir) => {
+  let failNext = false;
+  let atOnce = 0;
+  const fs: SinkFileSystem = {
+    ...nodeSinkFileSystem,
+    async openAppend(path, mode, fresh) {
+      const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
+      return {
+        sizeAtOpen: file.sizeAtOpen,
+        append: (data) => file.append(data),
+        appendNow(data) {
+          atOnce++;
+          if (failNext) {
+            failNext = false;
+            file.appendNow!(data.subarray(0, 3)); // a short write, then the disk is full
+            throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+          }
+          return file.appendNow!(data);
+        },
+        sync: () => file.sync(),
+        truncate: (n) => file.truncate(n),
+        close: () => file.close(),
+      };
+    },
+  };
+  let now = new Date(2023, 1, 1, 23, 59, 59);
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs, now: () => now });
+  assert.equal(sink.appendNow("h", enc("zero\n")), undefined, "no file open yet: append() opens it");
+  assert.equal(sink.positionNow("h"), undefined);
+  await sink.append("h", enc("one\n"));
+  const path = join(dir, "h", "logfile-202302010000");
+  assert.deepEqual(sink.positionNow("h"), { path, size: 4 });
+  assert.equal(sink.appendNow("h", enc("two\n")), 4);
+  assert.equal(atOnce, 1, "the file's appendNow() made the write");
+  failNext = true;
+  const failed = sink.appendNow("h", enc("three\n"));
+  assert.ok(failed instanceof Promise, "a failed write comes back as a rejected promise");
+  await assert.rejects(failed, (err: Error) => err.name === "SinkWriteError" && /ENOSPC/.test(err.message));
+  assert.equal(readFileSync(path, "utf8"), "one\ntwo\n", "the short write was cut back");
+  assert.equal(sink.appendNow("h", enc("three\n")), undefined, "the failed file was closed: append() opens it again");
+  await sink.append("h", enc("three\n"));
+  now = new Date(2023, 1, 2, 0, 0, 1);
+  assert.equal(sink.appendNow("h", enc("four\n")), undefined, "a new day: append() rolls to the new file");
+  assert.equal(sink.positionNow("h"), undefined);
+  await sink.append("h", enc("four\n"));
+  await sink.close();
+  assert.equal(sink.appendNow("h", enc("five\n")), undefined, "closed");
+  assert.equal(readFileSync(path, "utf8"), "one\ntwo\nthree\n");
+  assert.equal(readFileSync(join(dir, "h", "logfile-202302020000"), "utf8"), "four\n");
+}));
+
+test("collector file sink - with appends in the thread pool nothing is written at once", withDir(async (dir) => {
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log: capture().log, fs: nodeSinkFileSystemWith(true) });
+  await sink.append("h", enc("one\n"));
+  assert.equal(sink.appendNow("h", enc("two\n")), undefined);
+  await sink.append("h", enc("two\n"));
+  await sink.close();
+  const [name] = readdirSync(join(dir, "h"));
+  assert.equal(readFileSync(join(dir, "h", name!), "utf8"), "one\ntwo\n");
+}));
+
 test("collector file sink - host names that are not one safe directory name are refused", withDir(async (dir) => {
   for (const host of ["", ".", "..", ".hidden", "/etc", "a/b", "a\\b", "a\u0000b", "new\nline", "esc\u001b", "x".repeat(256), "bad\ufffdutf8", " web1"]) {
     assert.ok(hostDirectoryProblem(host), `${JSON.stringify(host)} must be refused`);

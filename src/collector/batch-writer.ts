@@ -225,15 +225,15 @@ export class BatchWriter {
     const positions = new Map<string, { path: string; size: number }>();
     if (state && sink.position) {
       const hosts = perHost.map(([host]) => host);
-      const got = await mapLimited(hosts, HOSTS_AT_ONCE, (host) => this.retry(`opening the log of ${host}`, [batch], signal, () => sink.position!(host)));
+      const got = await this.eachHost(hosts, "opening the log of", (host) => sink.positionNow?.(host), (host) => sink.position!(host), batch, signal);
+      if (!got) return undefined;
       const opened: string[] = [];
       let rolled = false;
       for (const [i, host] of hosts.entries()) {
-        const pos = got[i];
-        if (!pos) return undefined;
-        positions.set(host, pos.result);
+        const pos = got[i]!;
+        positions.set(host, pos);
         const mark = this.stateData().hosts[host];
-        if (!mark || mark.path !== pos.result.path) {
+        if (!mark || mark.path !== pos.path) {
           opened.push(host);
           if (mark) rolled = true;
         }
@@ -256,17 +256,23 @@ export class BatchWriter {
     const touched: string[] = [];
     let lines = 0;
     let bytes = 0;
-    const writes = await mapLimited(perHost, HOSTS_AT_ONCE, ([host, hostLines], i) =>
-      this.retry(`writing the log of ${host}`, [batch], signal, () => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines))),
+    const writes = await this.eachHost(
+      perHost,
+      "writing the log of",
+      ([host], i) => (joined ? sink.appendNow?.(host, joined[i]![1]) : undefined),
+      ([host, hostLines], i) => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines)),
+      batch,
+      signal,
+      ([host]) => host,
     );
+    if (!writes) return undefined;
     for (const [i, [host]] of perHost.entries()) {
-      const written = writes[i];
-      if (!written) return undefined;
+      const written = writes[i]!;
       touched.push(host);
       lines += lineCounts[i]!;
-      bytes += written.result;
+      bytes += written;
       const pos = positions.get(host);
-      if (pos) pos.size += written.result;
+      if (pos) pos.size += written;
     }
     if (routed.quarantined.length > 0) {
       const ok = await this.retry("writing the quarantine file", [batch], signal, () => quarantine.add(routed.quarantined));
@@ -711,6 +717,50 @@ export class BatchWriter {
       this.verdicts.set(subject, verdict);
     }
     return verdict;
+  }
+
+  /**
+   * One operation per host of a batch: done at once where `now` can (most hosts of most batches:
+   * their files are open, so no promise is made), the others through the retry, HOSTS_AT_ONCE at
+   * a time. A failed attempt at once (a rejected promise) is the retry's first. Results in item
+   * order; undefined when stopped before all were done.
+   */
+  private async eachHost<T, R extends object | number>(
+    items: readonly T[],
+    what: string,
+    now: (item: T, index: number) => R | Promise<R> | undefined,
+    later: (item: T, index: number) => Promise<R>,
+    batch: MessageBatch,
+    signal: AbortSignal,
+    hostOf: (item: T) => string = String,
+  ): Promise<R[] | undefined> {
+    const results = new Array<R>(items.length);
+    const rest: number[] = [];
+    const failed = new Map<number, Promise<R>>();
+    for (let i = 0; i < items.length; i++) {
+      const done = now(items[i]!, i);
+      if (done === undefined) rest.push(i);
+      else if (done instanceof Promise) {
+        failed.set(i, done);
+        rest.push(i);
+      } else results[i] = done;
+    }
+    if (rest.length === 0) return results;
+    const got = await mapLimited(rest, HOSTS_AT_ONCE, (i) => {
+      let first = failed.get(i);
+      const attempt = (): Promise<R> => {
+        const f = first;
+        first = undefined;
+        return f ?? later(items[i]!, i);
+      };
+      return this.retry(`${what} ${hostOf(items[i]!)}`, [batch], signal, attempt);
+    });
+    for (const [k, i] of rest.entries()) {
+      const g = got[k];
+      if (!g) return undefined;
+      results[i] = g.result;
+    }
+    return results;
   }
 
   private retry<T>(what: string, batches: readonly MessageBatch[], signal: AbortSignal, op: () => Promise<T>): Promise<{ result: T } | undefined> {

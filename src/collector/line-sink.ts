@@ -11,6 +11,12 @@ export interface LineSink {
   write(host: string, lines: readonly Uint8Array[]): Promise<number>;
   /** The same for lines already joined by joinLines() (the journal keeps those very bytes). */
   append?(host: string, data: Uint8Array): Promise<number>;
+  /**
+   * append() done at once, when the sink can (the host's output open and nothing queued for it):
+   * the bytes written; undefined when it cannot (call append()); a rejected promise when the
+   * write failed, undone as append() undoes it.
+   */
+  appendNow?(host: string, data: Uint8Array): number | Promise<never> | undefined;
   /** Makes what was written for `hosts` (default: every host) durable before it is acknowledged. */
   flush(hosts?: Iterable<string>): Promise<void>;
   /**
@@ -18,6 +24,8 @@ export interface LineSink {
    * collector record, with the partition state, how far each file is safely written.
    */
   position?(host: string): Promise<{ path: string; size: number }>;
+  /** position() when it is known without opening anything or waiting; undefined otherwise. */
+  positionNow?(host: string): { path: string; size: number } | undefined;
   /** Flushes and closes everything; no write is accepted afterwards. */
   close(): Promise<void>;
 }

@@ -9,6 +9,11 @@ export interface AppendFile {
   readonly sizeAtOpen: number;
   /** Appends all of `data`, or throws; a short write is continued, not returned. */
   append(data: Uint8Array): Promise<void>;
+  /**
+   * Appends all of `data` with synchronous writes and returns true, or returns false at once,
+   * writing nothing, when this file appends through the thread pool; throws when a write fails.
+   */
+  appendNow?(data: Uint8Array): boolean;
   /** Makes everything appended so far durable (fsync). */
   sync(): Promise<void>;
   /** Cuts the file back to `length` bytes (undoes a failed append). */
@@ -59,13 +64,18 @@ class DescriptorAppendFile implements AppendFile {
    * which wait for the disk by design, never run on the event loop.
    */
   async append(data: Uint8Array): Promise<void> {
+    if (this.appendNow(data)) return;
     let offset = 0;
     while (offset < data.length) {
       const fd = this.descriptor();
-      offset += this.appendInPool
-        ? await call<number>((cb) => write(fd, data, offset, data.length - offset, null, cb))
-        : writeSync(fd, data, offset, data.length - offset, null);
+      offset += await call<number>((cb) => write(fd, data, offset, data.length - offset, null, cb));
     }
+  }
+
+  appendNow(data: Uint8Array): boolean {
+    if (this.appendInPool) return false;
+    for (let offset = 0; offset < data.length; ) offset += writeSync(this.descriptor(), data, offset, data.length - offset, null);
+    return true;
   }
 
   sync(): Promise<void> {
