@@ -52,7 +52,7 @@ export const DEFAULT_READ_AHEAD = 40_000;
 /**
  * The heap grows by half between full collections, not V8's up to 300%: the collector's live heap
  * is small (waiting lines are outside it), and with 10,000 hosts V8's own growth alone passed
- * 200 MB. It costs ~10% of the rate at 1,000 hosts (128-150k against 150-165k lines/s in three
- * alternating runs) and saves 25-60 MB there.
+ * 200 MB. A heap under 32 MB may still grow to 32 MB (heap-growth.ts): 50% of the ~15 MB that
+ * 1,000 hosts keep alive meant a full collection every ~100 ms.
  */
 export const DEFAULT_HEAP_GROWTH = 50;

@@ -1,7 +1,6 @@
 // Starts a collector from its settings: connect (with visible retries), learn the deployment's
 // layout, choose partitions, build one reader per partition (pull consumers, or the article's
 // push delivery subjects), and run until stopped.
-import { setFlagsFromString } from "node:v8";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConfigError } from "../config/errors.js";
@@ -27,16 +26,18 @@ import { PartitionJournal } from "./partition-journal.js";
 import { replayJournal } from "./journal-replay.js";
 import { startDeadLetterWorker } from "../deadletter/worker.js";
 import { tuneCompiler } from "../shared/compiler-tuning.js";
+import { steerHeapGrowth } from "./heap-growth.js";
 
 export async function runCollector(config: CollectorConfig, signal: AbortSignal, log: Logger): Promise<Collector | undefined> {
   // Lines of a backlog outlive young-generation GCs, so the old generation grows by V8's factor
   // (up to 4x what is live) before a full GC; a lower growth keeps the peak down for some CPU.
-  if (config.heapGrowthPercent) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
+  const heapGrowth = steerHeapGrowth(config.heapGrowthPercent ?? 0);
   tuneCompiler();
   let nc: NatsConnection;
   try {
     nc = await connectWithRetry(config.connection, log, signal);
   } catch (err) {
+    heapGrowth.stop();
     if (signal.aborted) return undefined; // stopped while the server was away: nothing to finish
     throw err;
   }
@@ -103,6 +104,7 @@ export async function runCollector(config: CollectorConfig, signal: AbortSignal,
     // The last acknowledgements are plain publishes: make sure they left before closing.
     await nc.flush().catch(() => undefined);
     await nc.close();
+    heapGrowth.stop();
   }
 }
 

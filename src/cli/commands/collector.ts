@@ -132,7 +132,7 @@ export function registerCollector(program: Command): void {
     .option("--batch <n>", "most lines taken per batch (one write per host per batch)", String(DEFAULT_MAX_BATCH))
     .option("--linger <ms>", "while lines keep coming, a batch under half of --batch waits this long for more (fewer fsyncs a line, a little latency); 0: never", String(DEFAULT_LINGER_MS))
     .option("--read-ahead <lines>", "most lines in memory (requested, waiting or being written) over all partitions together; 0: two batches per partition, however many partitions", String(DEFAULT_READ_AHEAD))
-    .option("--heap-growth <percent>", "how much the JavaScript heap may grow between full collections; 0: V8's own choice (up to 300%: ~10% faster, 25-60 MB more)", String(DEFAULT_HEAP_GROWTH));
+    .option("--heap-growth <percent>", "how much the JavaScript heap may grow between full collections (a heap under 32 MB may always grow to 32 MB); 0: V8's own choice (up to 300%: faster with many hosts, 25-60 MB more)", String(DEFAULT_HEAP_GROWTH));
   addConnectionFlags(cmd);
   cmd.action(async (flags: CollectorFlagValues) => {
     await runCommand("collector", async (signal) => {
