@@ -4,13 +4,14 @@
 // they were.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeRecords, encodeRecord, PartitionJournal, type JournalEntry } from "../src/collector/partition-journal.js";
 import { replayJournal } from "../src/collector/journal-replay.js";
 import type { PartitionStateData } from "../src/collector/partition-state.js";
 import { inTempDir } from "../src/testkit/temp-dir.js";
+import { plain } from "../src/testkit/plain.js";
 import { memoryLogger } from "../src/testkit/memory-logger.js";
 import { BatchWriter } from "../src/collector/batch-writer.js";
 import { newCounters } from "../src/collector/counters.js";
@@ -187,8 +188,8 @@ test("collector journal - replay puts back what a power loss took, leaves intact
     assert.equal(readFileSync(p1, "utf8"), "old\none\ntwo\n");
     assert.equal(readFileSync(p2, "utf8"), "uno\n");
     assert.equal(out.data.sequence, 43);
-    assert.deepEqual(out.data.hosts.h1, { path: p1, size: 12, origins: { o1: 12 } });
-    assert.deepEqual(out.data.hosts.h2, { path: p2, size: 4, origins: { o1: 4 } });
+    assert.deepEqual(plain(out.data.hosts.h1), { path: p1, size: 12, origins: { o1: 12 } });
+    assert.deepEqual(plain(out.data.hosts.h2), { path: p2, size: 4, origins: { o1: 4 } });
     assert.equal(state.hosts.h1!.size, 4, "the state passed in is not changed");
     // Replaying again (a crash during the first replay) changes nothing.
     await replayJournal(state, records, log, "partition 0");
@@ -328,4 +329,34 @@ test("collector journal - a partition gone quiet is checkpointed after the check
     assert.equal(saved?.hosts.a?.size, 3);
     writer.dispose();
     await journal.close();
+  }));
+
+test("collector journal - hosts named like Object's own properties (__proto__, constructor) are hosts like any other", () =>
+  inTempDir("shipper-journal-", async (dir) => {
+    const hosts = ["__proto__", "constructor", "hasOwnProperty", "toString"];
+    const batchOf = (first: number, round: number): MessageBatch => ({
+      // Agents' ids: an origin token per host, and the offset where each line starts.
+      messages: hosts.map((host, i) => ({ subject: `logs.p0.${host}`, data: enc(`${host} ${round}`), stream: "LOGS_0", sequence: first + i, deliveries: 1, msgId: `__proto__${String(i).padStart(3, "0")}:${(round * 100).toString(36)}` })),
+      ack: async () => undefined,
+      working: () => undefined,
+    });
+    for (const round of [1, 2]) {
+      // Twice: the second run starts from the state the first saved.
+      const journal = new PartitionJournal(dir, 0);
+      const { writer } = await journaledWriter(dir, journal);
+      const signal = new AbortController().signal;
+      assert.equal(await writer.write(batchOf(round * 10, round), signal), true);
+      assert.equal(await writer.close(), true);
+      await journal.close();
+    }
+    assert.equal(({} as Record<string, unknown>).origins, undefined, "nothing leaked into Object.prototype");
+    const saved = await new PartitionStateFile(dir, 0).load();
+    assert.ok(saved);
+    for (const host of hosts) {
+      const text = `${host} 1\n${host} 2\n`;
+      const [name] = readdirSync(join(dir, host));
+      assert.equal(readFileSync(join(dir, host, name!), "utf8"), text);
+      assert.ok(Object.hasOwn(saved.hosts, host), `${host} has its own mark`);
+      assert.equal(saved.hosts[host]!.size, text.length, host);
+    }
   }));

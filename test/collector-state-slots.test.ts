@@ -6,6 +6,7 @@ import { inTempDir } from "../src/testkit/temp-dir.js";
 import { memoryLogger } from "../src/testkit/memory-logger.js";
 import { PartitionStateFile, stateFilePath, stateSlotPath, type PartitionStateData } from "../src/collector/partition-state.js";
 import { decodeSlot, encodeSlot } from "../src/collector/state-slot.js";
+import { plain } from "../src/testkit/plain.js";
 
 const state = (sequence: number, size = sequence * 10): PartitionStateData => ({
   version: 2,
@@ -29,7 +30,7 @@ test("collector state - saves alternate between two slots; the newest wins on lo
   for (const seq of [1, 2, 3]) await file.save(state(seq));
   assert.equal(counterOf(stateSlotPath(dir, 3, 0)), 3);
   assert.equal(counterOf(stateSlotPath(dir, 3, 1)), 2);
-  assert.deepEqual(await new PartitionStateFile(dir, 3).load(), state(3));
+  assert.deepEqual(plain(await new PartitionStateFile(dir, 3).load()), state(3));
   // A later collector goes on from the newest slot (overwriting the older one), and so on.
   const again = new PartitionStateFile(dir, 3);
   await again.load();
@@ -38,7 +39,7 @@ test("collector state - saves alternate between two slots; the newest wins on lo
   assert.equal((await new PartitionStateFile(dir, 3).load())?.sequence, 4);
   // A shorter save in place leaves old bytes after it: they are not part of the state.
   await again.save({ ...state(5), hosts: {} });
-  assert.deepEqual((await new PartitionStateFile(dir, 3).load())?.hosts, {});
+  assert.deepEqual(plain((await new PartitionStateFile(dir, 3).load())?.hosts), {});
 }));
 
 test("collector state - a torn newest slot falls back to the slot before it, and says so", withDir(async (dir) => {
@@ -54,7 +55,7 @@ test("collector state - a torn newest slot falls back to the slot before it, and
   next.copy(torn, 0, 0, Math.floor(next.length / 2));
   writeFileSync(newest, torn);
   const { log, text } = memoryLogger();
-  assert.deepEqual(await new PartitionStateFile(dir, 0, log).load(), state(2));
+  assert.deepEqual(plain(await new PartitionStateFile(dir, 0, log).load()), state(2));
   assert.match(text(), /a state save was interrupted .*using the save before it \(number 2\)/);
   // The next save goes into the torn slot, never over the good one.
   const going = new PartitionStateFile(dir, 0);
@@ -62,7 +63,7 @@ test("collector state - a torn newest slot falls back to the slot before it, and
   await going.save(state(4));
   assert.equal(counterOf(newest), 3); // the number after the good save's
   assert.equal(counterOf(stateSlotPath(dir, 0, 1)), 2);
-  assert.deepEqual(await new PartitionStateFile(dir, 0).load(), state(4));
+  assert.deepEqual(plain(await new PartitionStateFile(dir, 0).load()), state(4));
 }));
 
 test("collector state - unreadable slots with no good one are an error, never a guess", withDir(async (dir) => {
@@ -89,10 +90,10 @@ test("collector state - a version 1 file of an earlier collector is read, and th
   const v1 = { ...state(41), version: 1 as const };
   writeFileSync(stateFilePath(dir, 2), JSON.stringify(v1));
   const file = new PartitionStateFile(dir, 2);
-  assert.deepEqual(await file.load(), v1);
+  assert.deepEqual(plain(await file.load()), v1);
   await file.save({ ...v1, sequence: 42 });
   assert.equal(existsSync(stateFilePath(dir, 2)), false);
-  assert.deepEqual(await new PartitionStateFile(dir, 2).load(), { ...state(41), sequence: 42 });
+  assert.deepEqual(plain(await new PartitionStateFile(dir, 2).load()), { ...state(41), sequence: 42 });
   // A damaged version 1 file stays an error.
   const other = join(dir, "other");
   mkdirSync(join(other, ".shipper"), { recursive: true });

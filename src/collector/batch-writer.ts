@@ -27,7 +27,7 @@ import { joinLines, type LineSink } from "./line-sink.js";
 import { JoinArena } from "./join-arena.js";
 import type { JournalEntry, PartitionJournal } from "./partition-journal.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
-import { copyMark, rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
+import { copyMark, dictionary, rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
 import type { StreamSource } from "./stream-gap.js";
 import type { Quarantine, QuarantineEntry } from "./quarantine.js";
 import { DEFAULT_RETRY, retryInPlace, type RetryContext, type RetryPolicy } from "./retry-in-place.js";
@@ -246,7 +246,7 @@ export class BatchWriter {
         const durable = this.durable!;
         for (const host of opened) {
           const pos = positions.get(host)!;
-          const mark: HostMark = { path: pos.path, size: pos.size, origins: live.hosts[host]?.origins ?? {} };
+          const mark: HostMark = { path: pos.path, size: pos.size, origins: live.hosts[host]?.origins ?? dictionary() };
           live.hosts[host] = mark;
           durable.hosts[host] = copyMark(mark);
         }
@@ -290,7 +290,7 @@ export class BatchWriter {
         changed.add(host);
       }
       for (const [host, origins] of routed.origins) {
-        const mark = (data.hosts[host] ??= { path: "", size: 0, origins: {} } as HostMark);
+        const mark = (data.hosts[host] ??= { path: "", size: 0, origins: dictionary() } as HostMark);
         for (const [origin, offset] of origins) rememberOrigin(mark, origin, offset);
         changed.add(host);
       }
@@ -518,7 +518,7 @@ export class BatchWriter {
       const data = state.data;
       if (!data || data.stream !== first.stream || (streamSource && data.streamCreated !== created) || batch.fresh) {
         if (data) log.warn(`${source}: the stream "${first.stream}" was made again (created ${created}); its sequences start over, so the saved sequence ${data.sequence} no longer applies`);
-        state.data = { version: 2, stream: first.stream, streamCreated: created, sequence: 0, hosts: data?.hosts ?? {} };
+        state.data = { version: 2, stream: first.stream, streamCreated: created, sequence: 0, hosts: data?.hosts ?? dictionary() };
         this.durable = copyState(state.data); // nothing is in the durability queue (settled before)
         this.written.clear();
         return batch.messages;
@@ -769,7 +769,7 @@ export class BatchWriter {
 }
 
 function copyState(data: PartitionStateData): PartitionStateData {
-  const hosts: Record<string, HostMark> = {};
+  const hosts = dictionary<HostMark>();
   for (const host in data.hosts) hosts[host] = copyMark(data.hosts[host]!);
   return { version: data.version, stream: data.stream, streamCreated: data.streamCreated, sequence: data.sequence, hosts };
 }

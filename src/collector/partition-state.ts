@@ -199,7 +199,9 @@ export class PartitionStateFile {
     if (!data || data.version !== version || typeof data.sequence !== "number" || typeof data.stream !== "string" || typeof data.hosts !== "object" || data.hosts === null) {
       throw new Error(`"${path}" is not a version ${version} partition state; move it away to start this partition afresh`);
     }
-    return data;
+    const hosts = dictionary<HostMark>();
+    for (const host of Object.keys(data.hosts)) hosts[host] = copyMark(data.hosts[host]!);
+    return { ...data, hosts };
   }
 }
 
@@ -209,9 +211,21 @@ export function missing(err: NodeJS.ErrnoException): undefined {
   throw err;
 }
 
+/**
+ * A record keyed by host names or origins, which come from the wire: without a prototype, so a
+ * host named "__proto__" or "constructor" is a key like any other. (On a plain object the first
+ * sets the prototype, and the second finds Object's own constructor: a batch for either host
+ * failed with a TypeError.) `from`'s own keys are copied.
+ */
+export function dictionary<T>(from?: Readonly<Record<string, T>>): Record<string, T> {
+  const d = Object.create(null) as Record<string, T>;
+  if (from) for (const key of Object.keys(from)) d[key] = from[key]!;
+  return d;
+}
+
 /** A mark of its own (origins copied): later changes to either leave the other as it is. */
 export function copyMark(mark: HostMark): HostMark {
-  return { path: mark.path, size: mark.size, origins: { ...mark.origins } };
+  return { path: mark.path, size: mark.size, origins: dictionary(mark.origins) };
 }
 
 /** Keeps the most recent origins of a host (insertion order: a re-set origin moves to the end). */

@@ -17,10 +17,11 @@ export interface DeadLetterAdvisory {
   timestamp: string;
 }
 
-const TYPES: Record<string, CollectorReason> = {
-  "io.nats.jetstream.advisory.v1.max_deliver": "max-deliveries",
-  "io.nats.jetstream.advisory.v1.terminated": "terminated",
-};
+// A Map: the type comes from the wire, and on a plain object "constructor" would find a function.
+const TYPES = new Map<string, CollectorReason>([
+  ["io.nats.jetstream.advisory.v1.max_deliver", "max-deliveries"],
+  ["io.nats.jetstream.advisory.v1.terminated", "terminated"],
+]);
 
 const schema = z.object({
   type: z.string(),
@@ -42,7 +43,7 @@ export function parseAdvisory(data: Uint8Array): DeadLetterAdvisory | { invalid:
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { invalid: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") };
   const a = parsed.data;
-  const reason = TYPES[a.type];
+  const reason = TYPES.get(a.type);
   if (!reason) return { invalid: `advisory type "${a.type}" is neither max_deliver nor terminated` };
   return { reason, stream: a.stream, consumer: a.consumer, streamSeq: a.stream_seq, deliveries: a.deliveries, timestamp: a.timestamp };
 }
