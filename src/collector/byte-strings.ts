@@ -71,10 +71,15 @@ export class ByteStrings {
   }
 }
 
+/**
+ * FNV-1a, as a signed 32-bit number: V8 keeps those as small integers, while half of the unsigned
+ * ones (`>>> 0`) were heap numbers, which changed the hashes array's kind and sent the code
+ * that had filled it back from optimized.
+ */
 function fnv1a(bytes: Uint8Array, from: number, to: number): number {
-  let h = 0x811c9dc5;
+  let h = 0x811c9dc5 | 0;
   for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
+  return h;
 }
 
 
