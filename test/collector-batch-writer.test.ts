@@ -11,7 +11,7 @@ import type { MessageBatch, ReadMessage } from "../src/collector/partition-reade
 import { Quarantine } from "../src/collector/quarantine.js";
 import { SubjectParser } from "../src/protocol/subjects.js";
 import { FileSink } from "../src/collector/file-sink.js";
-import { nodeSinkFileSystem, type SinkFileSystem } from "../src/collector/sink-fs.js";
+import { diskFullOnce } from "../src/testkit/disk-full-once.js";
 import { parseOutputPattern } from "../src/config/output-pattern.js";
 
 const log = pino({ level: "silent" });
@@ -47,9 +47,8 @@ const msg = (host: string, text: string, sequence: number, deliveries = 1): Read
   deliveries,
 });
 
-function setUp(failures: number) {
-  const dir = mkdtempSync(join(tmpdir(), "shipper-writer-"));
-  const sink = new FlakySink(failures);
+/** A batch writer without state on `sink`, quarantining into `dir`, retrying quickly. */
+function writerOf(sink: LineSink, dir: string) {
   const counters = newCounters();
   const writer = new BatchWriter({
     sink,
@@ -60,6 +59,13 @@ function setUp(failures: number) {
     source: "test",
     retry: { firstMs: 5, maxMs: 20 },
   });
+  return { counters, writer };
+}
+
+function setUp(failures: number) {
+  const dir = mkdtempSync(join(tmpdir(), "shipper-writer-"));
+  const sink = new FlakySink(failures);
+  const { counters, writer } = writerOf(sink, dir);
   return { dir, sink, counters, writer };
 }
 
@@ -83,49 +89,17 @@ test("collector batch writer - a failing write is retried in place, in order, re
 test("collector batch writer - a write made at once that fails is retried like any other, once in the file", async () => {
   const dir = mkdtempSync(join(tmpdir(), "shipper-writer-"));
   try {
-    let failNext = false;
-    let atOnce = 0;
-    const fs: SinkFileSystem = {
-      ...nodeSinkFileSystem,
-      async openAppend(path, mode, fresh) {
-        const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
-        return {
-          sizeAtOpen: file.sizeAtOpen,
-          append: (data) => file.append(data),
-          appendNow(data) {
-            atOnce++;
-            if (failNext) {
-              failNext = false;
-              file.appendNow!(data.subarray(0, 2)); // part of it, then the disk is full
-              throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-            }
-            return file.appendNow!(data);
-          },
-          sync: () => file.sync(),
-          truncate: (n) => file.truncate(n),
-          close: () => file.close(),
-        };
-      },
-    };
+    const disk = diskFullOnce(2); // part of a line, then the disk is full
     const out = join(dir, "out");
-    const sink = new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, fs, fsync: false });
-    const counters = newCounters();
-    const writer = new BatchWriter({
-      sink,
-      quarantine: new Quarantine({ directory: dir, log, fsync: false }),
-      parser: new SubjectParser("logs"),
-      counters,
-      log,
-      source: "test",
-      retry: { firstMs: 5, maxMs: 20 },
-    });
+    const sink = new FileSink({ directory: out, output: parseOutputPattern("SHIPPER_OUTPUT", "out"), log, fs: disk.fs, fsync: false });
+    const { counters, writer } = writerOf(sink, dir);
     const signal = new AbortController().signal;
     assert.equal(await writer.write(batch([msg("a", "a1", 1), msg("b", "b1", 2)]), signal), true); // opens both files
-    const before = atOnce;
-    failNext = true;
+    const before = disk.appendsNow;
+    disk.failNext = true;
     const second = batch([msg("a", "a2", 3), msg("b", "b2", 4), msg("a", "a3", 5)]);
     assert.equal(await writer.write(second, signal), true);
-    assert.ok(atOnce - before >= 2, "both hosts' files were open: their writes were made at once");
+    assert.ok(disk.appendsNow - before >= 2, "both hosts' files were open: their writes were made at once");
     assert.equal(counters.writeErrors, 1, "the failed attempt is counted");
     assert.equal(second.workingCalls, 1, "and the server hears the batch is in progress");
     await sink.close();

@@ -8,6 +8,7 @@ import { parseOutputPattern } from "../src/config/output-pattern.js";
 import { FileSink } from "../src/collector/file-sink.js";
 import { hostDirectory, hostDirectoryProblem } from "../src/collector/host-directory.js";
 import { nodeSinkFileSystem, nodeSinkFileSystemWith, type SinkFileSystem } from "../src/collector/sink-fs.js";
+import { diskFullOnce } from "../src/testkit/disk-full-once.js";
 
 function capture() {
   const lines: string[] = [];
@@ -140,40 +141,17 @@ test("collector file sink - a failed write leaves nothing behind, so the retry d
 }));
 
 test("collector file sink - appendNow writes at once only to an open file of the day, and a failed write is cut back", withDir(async (dir) => {
-  let failNext = false;
-  let atOnce = 0;
-  const fs: SinkFileSystem = {
-    ...nodeSinkFileSystem,
-    async openAppend(path, mode, fresh) {
-      const file = await nodeSinkFileSystem.openAppend(path, mode, fresh);
-      return {
-        sizeAtOpen: file.sizeAtOpen,
-        append: (data) => file.append(data),
-        appendNow(data) {
-          atOnce++;
-          if (failNext) {
-            failNext = false;
-            file.appendNow!(data.subarray(0, 3)); // a short write, then the disk is full
-            throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-          }
-          return file.appendNow!(data);
-        },
-        sync: () => file.sync(),
-        truncate: (n) => file.truncate(n),
-        close: () => file.close(),
-      };
-    },
-  };
+  const disk = diskFullOnce(3); // a short write, then the disk is full
   let now = new Date(2023, 1, 1, 23, 59, 59);
-  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs, now: () => now });
+  const sink = new FileSink({ directory: dir, output: parseOutputPattern("SHIPPER_OUTPUT", "logfile"), log: capture().log, fs: disk.fs, now: () => now });
   assert.equal(sink.appendNow("h", enc("zero\n")), undefined, "no file open yet: append() opens it");
   assert.equal(sink.positionNow("h"), undefined);
   await sink.append("h", enc("one\n"));
   const path = join(dir, "h", "logfile-202302010000");
   assert.deepEqual(sink.positionNow("h"), { path, size: 4 });
   assert.equal(sink.appendNow("h", enc("two\n")), 4);
-  assert.equal(atOnce, 1, "the file's appendNow() made the write");
-  failNext = true;
+  assert.equal(disk.appendsNow, 1, "the file's appendNow() made the write");
+  disk.failNext = true;
   const failed = sink.appendNow("h", enc("three\n"));
   assert.ok(failed instanceof Promise, "a failed write comes back as a rejected promise");
   await assert.rejects(failed, (err: Error) => err.name === "SinkWriteError" && /ENOSPC/.test(err.message));
