@@ -79,13 +79,12 @@ export class CpuMeter {
   note(lines: number): string | undefined {
     const c = this.perLine(lines);
     if (!c) return undefined;
-    const kernel = new Map<string, number>();
+    const kernel: CpuPerLine = {};
     for (const [name, read] of Object.entries(this.kernel)) {
       const us = ((read() - this.kernelAt!.get(name)!) * 1e6) / lines;
-      if (Number.isFinite(us)) kernel.set(name, us);
+      if (Number.isFinite(us)) kernel[name] = us;
     }
-    const parts = Object.entries(c).map(([name, us]) => `${name} ${us.toFixed(2)} us${kernel.has(name) ? ` (kernel ${kernel.get(name)!.toFixed(2)})` : ""}`);
-    return `CPU per line: ${parts.join(", ")}; total ${cpuTotal(c).toFixed(2)} us`;
+    return `${describeCpu(c, kernel)}; total ${cpuTotal(c).toFixed(2)} us`;
   }
 }
 
@@ -93,6 +92,7 @@ export function cpuTotal(c: CpuPerLine): number {
   return Object.values(c).reduce((a, b) => a + b, 0);
 }
 
-export function describeCpu(c: CpuPerLine): string {
-  return `CPU per line: ${Object.entries(c).map(([name, us]) => `${name} ${us.toFixed(2)} us`).join(", ")}`;
+export function describeCpu(c: CpuPerLine, kernel: CpuPerLine = {}): string {
+  const part = (name: string, us: number) => `${name} ${us.toFixed(2)} us${kernel[name] === undefined ? "" : ` (kernel ${kernel[name].toFixed(2)})`}`;
+  return `CPU per line: ${Object.entries(c).map(([name, us]) => part(name, us)).join(", ")}`;
 }

@@ -27,7 +27,7 @@ import { joinLines, type LineSink } from "./line-sink.js";
 import { JoinArena } from "./join-arena.js";
 import type { JournalEntry, PartitionJournal } from "./partition-journal.js";
 import type { MessageBatch, ReadMessage } from "./partition-reader.js";
-import { copyMark, dictionary, rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
+import { copyHosts, copyMark, dictionary, rememberOrigin, type HostMark, type PartitionStateData, type PartitionStateFile } from "./partition-state.js";
 import type { StreamSource } from "./stream-gap.js";
 import type { Quarantine, QuarantineEntry } from "./quarantine.js";
 import { DEFAULT_RETRY, retryInPlace, type RetryContext, type RetryPolicy } from "./retry-in-place.js";
@@ -214,6 +214,7 @@ export class BatchWriter {
     // Joined into the partition's reused buffer at once (the journal record holds these very
     // bytes): the reader may then drop the batch's line objects while the files are written.
     const joined = sink.append ? this.arena.join(perHost) : undefined;
+    const hosts = perHost.map(([host]) => host);
     const lineCounts = perHost.map(([, hostLines]) => hostLines.length);
     if (joined) {
       routed.hosts.clear();
@@ -224,7 +225,6 @@ export class BatchWriter {
     // right after the write still finds the file and cuts the unsaved batch back.
     const positions = new Map<string, { path: string; size: number }>();
     if (state && sink.position) {
-      const hosts = perHost.map(([host]) => host);
       const got = await this.eachHost(hosts, "opening the log of", (host) => sink.positionNow?.(host), (host) => sink.position!(host), batch, signal);
       if (!got) return undefined;
       const opened: string[] = [];
@@ -257,13 +257,12 @@ export class BatchWriter {
     let lines = 0;
     let bytes = 0;
     const writes = await this.eachHost(
-      perHost,
+      hosts,
       "writing the log of",
-      ([host], i) => (joined ? sink.appendNow?.(host, joined[i]![1]) : undefined),
-      ([host, hostLines], i) => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, hostLines)),
+      (host, i) => (joined ? sink.appendNow?.(host, joined[i]![1]) : undefined),
+      (host, i) => (joined ? sink.append!(host, joined[i]![1]) : sink.write(host, perHost[i]![1])),
       batch,
       signal,
-      ([host]) => host,
     );
     if (!writes) return undefined;
     for (const [i, [host]] of perHost.entries()) {
@@ -725,20 +724,19 @@ export class BatchWriter {
    * a time. A failed attempt at once (a rejected promise) is the retry's first. Results in item
    * order; undefined when stopped before all were done.
    */
-  private async eachHost<T, R extends object | number>(
-    items: readonly T[],
+  private async eachHost<R extends object | number>(
+    hosts: readonly string[],
     what: string,
-    now: (item: T, index: number) => R | Promise<R> | undefined,
-    later: (item: T, index: number) => Promise<R>,
+    now: (host: string, index: number) => R | Promise<R> | undefined,
+    later: (host: string, index: number) => Promise<R>,
     batch: MessageBatch,
     signal: AbortSignal,
-    hostOf: (item: T) => string = String,
   ): Promise<R[] | undefined> {
-    const results = new Array<R>(items.length);
+    const results = new Array<R>(hosts.length);
     const rest: number[] = [];
     const failed = new Map<number, Promise<R>>();
-    for (let i = 0; i < items.length; i++) {
-      const done = now(items[i]!, i);
+    for (let i = 0; i < hosts.length; i++) {
+      const done = now(hosts[i]!, i);
       if (done === undefined) rest.push(i);
       else if (done instanceof Promise) {
         failed.set(i, done);
@@ -751,9 +749,9 @@ export class BatchWriter {
       const attempt = (): Promise<R> => {
         const f = first;
         first = undefined;
-        return f ?? later(items[i]!, i);
+        return f ?? later(hosts[i]!, i);
       };
-      return this.retry(`${what} ${hostOf(items[i]!)}`, [batch], signal, attempt);
+      return this.retry(`${what} ${hosts[i]!}`, [batch], signal, attempt);
     });
     for (const [k, i] of rest.entries()) {
       const g = got[k];
@@ -769,9 +767,7 @@ export class BatchWriter {
 }
 
 function copyState(data: PartitionStateData): PartitionStateData {
-  const hosts = dictionary<HostMark>();
-  for (const host in data.hosts) hosts[host] = copyMark(data.hosts[host]!);
-  return { version: data.version, stream: data.stream, streamCreated: data.streamCreated, sequence: data.sequence, hosts };
+  return { version: data.version, stream: data.stream, streamCreated: data.streamCreated, sequence: data.sequence, hosts: copyHosts(data.hosts) };
 }
 
 /**

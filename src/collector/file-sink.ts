@@ -423,7 +423,6 @@ export class FileSink implements LineSink {
     q.tail = result.then(noop, noop);
     return result;
   }
-
 }
 
 function isDirty(hf: HostFile): boolean {

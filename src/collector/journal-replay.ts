@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import type { Logger } from "../shared/log.js";
 import type { JournalRecord } from "./partition-journal.js";
 import { DIRECTORY_MODE, FILE_MODE } from "./file-sink.js";
-import { copyMark, dictionary, missing, type HostMark, type PartitionStateData } from "./partition-state.js";
+import { copyHosts, copyMark, dictionary, missing, type HostMark, type PartitionStateData } from "./partition-state.js";
 
 export interface ReplayOutcome {
   data: PartitionStateData;
@@ -23,8 +23,7 @@ export interface ReplayOutcome {
 export async function replayJournal(state: PartitionStateData | undefined, records: readonly JournalRecord[], log: Logger, source: string): Promise<ReplayOutcome | undefined> {
   const first = records[0];
   if (!first) return undefined;
-  const hosts = dictionary<HostMark>();
-  for (const [host, mark] of Object.entries(state?.hosts ?? {})) hosts[host] = copyMark(mark);
+  const hosts = state ? copyHosts(state.hosts) : dictionary<HostMark>();
   const data: PartitionStateData = { version: 2, stream: first.stream, streamCreated: first.streamCreated, sequence: state?.sequence ?? 0, hosts };
   // The writes per file, in record order (a host's bytes of consecutive records are consecutive).
   const writes = new Map<string, { at: number; bytes: Buffer }[]>();

@@ -199,9 +199,7 @@ export class PartitionStateFile {
     if (!data || data.version !== version || typeof data.sequence !== "number" || typeof data.stream !== "string" || typeof data.hosts !== "object" || data.hosts === null) {
       throw new Error(`"${path}" is not a version ${version} partition state; move it away to start this partition afresh`);
     }
-    const hosts = dictionary<HostMark>();
-    for (const host of Object.keys(data.hosts)) hosts[host] = copyMark(data.hosts[host]!);
-    return { ...data, hosts };
+    return { ...data, hosts: copyHosts(data.hosts) };
   }
 }
 
@@ -226,6 +224,13 @@ export function dictionary<T>(from?: Readonly<Record<string, T>>): Record<string
 /** A mark of its own (origins copied): later changes to either leave the other as it is. */
 export function copyMark(mark: HostMark): HostMark {
   return { path: mark.path, size: mark.size, origins: dictionary(mark.origins) };
+}
+
+/** Every host's mark copied (copyMark), into a record without a prototype (dictionary()). */
+export function copyHosts(hosts: Readonly<Record<string, HostMark>>): Record<string, HostMark> {
+  const copy = dictionary<HostMark>();
+  for (const host of Object.keys(hosts)) copy[host] = copyMark(hosts[host]!);
+  return copy;
 }
 
 /** Keeps the most recent origins of a host (insertion order: a re-set origin moves to the end). */
