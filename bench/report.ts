@@ -6,6 +6,7 @@ import type { Figure } from "./results.js";
 import { machineLine, type Machine } from "./machine.js";
 import { CEILING_KEY, ONE_HOST_CEILING_KEY, ONE_HOST_CPU_KEY } from "./ceiling.js";
 import { CONSUME_CEILING_KEY } from "./consume-ceiling.js";
+import { PIPELINE_CEILING_KEY } from "./pipeline-ceiling.js";
 import type { BenchConfig } from "./options.js";
 
 export interface BenchReport {
@@ -14,8 +15,8 @@ export interface BenchReport {
   seconds: number;
   machine: Machine;
   config: Omit<BenchConfig, "only"> & { only: string[] };
-  /** The two ceilings other figures are compared with, lines/s (median of runs). */
-  ceiling: { linesPerSecond?: number; oneHostLinesPerSecond?: number };
+  /** The ceilings other figures are compared with, lines/s (median of runs). */
+  ceiling: { linesPerSecond?: number; oneHostLinesPerSecond?: number; pipelineLinesPerSecond?: number };
   figures: Figure[];
 }
 
@@ -31,11 +32,12 @@ export function ceilingValues(figures: Figure[]): BenchReport["ceiling"] {
   return {
     linesPerSecond: figures.find((f) => f.key === CEILING_KEY)?.value,
     oneHostLinesPerSecond: figures.find((f) => f.key === ONE_HOST_CEILING_KEY)?.value,
+    pipelineLinesPerSecond: figures.find((f) => f.key === PIPELINE_CEILING_KEY)?.value,
   };
 }
 
 /** Short names of the ceilings that other figures are compared with. */
-const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1", [ONE_HOST_CPU_KEY]: "C1cpu", [CONSUME_CEILING_KEY]: "Cc" };
+const CEILING_REFS: Record<string, string> = { [CEILING_KEY]: "C", [ONE_HOST_CEILING_KEY]: "C1", [ONE_HOST_CPU_KEY]: "C1cpu", [CONSUME_CEILING_KEY]: "Cc", [PIPELINE_CEILING_KEY]: "Ce" };
 
 function ratioCell(f: Figure, figures: Figure[]): string {
   if (!f.ceiling || f.value === undefined || Number.isNaN(f.value)) return "";
@@ -50,7 +52,7 @@ function detailCell(f: Figure): string {
 }
 
 const LEGEND =
-  "x ceiling: the figure divided by ceiling C (many hosts, every partition), C1 (one host: what one agent publishes) or Cc (plain pull consume of the same stored lines, AckAll, nothing written: the collector's ceiling); throughput is the median of the runs. " +
+  "x ceiling: the figure divided by ceiling C (many hosts, every partition), C1 (one host: what one agent publishes) Cc (plain pull consume of the same stored lines, AckAll, nothing written: the collector's ceiling) or Ce (a plain publisher with ids and a plain pull consumer together on one host's partition, no files: the end-to-end ceiling); throughput is the median of the runs. " +
   "C1cpu: CPU per line (server + publisher) of C1; an agent CPU figure of 1.25 C1cpu means a saturated machine gives the agent 1/1.25 = 0.80 of C1's rate";
 
 /** The same table in Markdown, for the README. */

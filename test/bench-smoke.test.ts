@@ -14,6 +14,7 @@ interface Figure {
   ceiling?: string;
   value?: number;
   skipped?: string;
+  notes?: string[];
 }
 
 test("bench - the tiny size runs every measurement and writes the figures as JSON, with the ceiling measured", async () => {
@@ -33,7 +34,7 @@ test("bench - the tiny size runs every measurement and writes the figures as JSO
     clearTimeout(killer);
     assert.equal(code, 0, output);
 
-    const report = JSON.parse(readFileSync(json, "utf8")) as { machine: { cores: number; natsServer: string }; figures: Figure[]; ceiling: { linesPerSecond?: number } };
+    const report = JSON.parse(readFileSync(json, "utf8")) as { machine: { cores: number; natsServer: string }; figures: Figure[]; ceiling: { linesPerSecond?: number; pipelineLinesPerSecond?: number } };
     assert.ok(report.machine.cores > 0);
     assert.match(report.machine.natsServer, /\d+\.\d+\.\d+/);
     for (const key of ["ceiling.core_publish", "ceiling.async_acked", "ceiling.async_acked_msgid", "ceiling.async_acked_one_host", "ceiling.js_publish_windows"]) {
@@ -50,6 +51,13 @@ test("bench - the tiny size runs every measurement and writes the figures as JSO
       assert.ok(figures.length > 0, `${group} figures are reported`);
       for (const f of figures) assert.ok(f.value !== undefined || (f.skipped ?? "").length > 0, `${f.key}: a value or a reason`);
     }
+    // End to end is compared with a plain publisher and consumer run just before it, pair by pair.
+    const pipeline = report.figures.find((f) => f.key === "ceiling.pipeline");
+    assert.ok(pipeline && typeof pipeline.value === "number" && pipeline.value > 0, "the pipeline ceiling was measured");
+    assert.equal(report.ceiling.pipelineLinesPerSecond, pipeline.value);
+    const endToEnd = report.figures.find((f) => f.key === "end_to_end.throughput")!;
+    assert.equal(endToEnd.ceiling, "ceiling.pipeline");
+    assert.ok(endToEnd.notes?.some((n) => /of the ceiling run just before/.test(n)), "each run's ratio to its own ceiling run");
     // Batching is counted in lines (not stream messages), with its ratio to the one-host ceiling.
     for (const key of ["agent.batched_throughput", "end_to_end.batched_throughput"]) {
       const figure = report.figures.find((f) => f.key === key);
