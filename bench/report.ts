@@ -52,7 +52,7 @@ function detailCell(f: Figure): string {
 }
 
 const LEGEND =
-  "x ceiling: the figure divided by ceiling C (many hosts, every partition), C1 (one host: what one agent publishes) Cc (plain pull consume of the same stored lines, AckAll, nothing written: the collector's ceiling) or Ce (a plain publisher with ids and a plain pull consumer together on one host's partition, no files: the end-to-end ceiling); throughput is the median of the runs. " +
+  "x ceiling: the figure divided by ceiling C (many hosts, every partition), C1 (one host: what one agent publishes), Cc (plain pull consume of the same stored lines, AckAll, nothing written: the collector's ceiling) or Ce (a plain publisher with ids and a plain pull consumer together on one host's partition, no files: the end-to-end ceiling); throughput is the median of the runs. " +
   "C1cpu: CPU per line (server + publisher) of C1; an agent CPU figure of 1.25 C1cpu means a saturated machine gives the agent 1/1.25 = 0.80 of C1's rate";
 
 /** The same table in Markdown, for the README. */
