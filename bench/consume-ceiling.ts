@@ -1,26 +1,22 @@
 // The consume ceiling: the fastest a plain nats.js client reads the collector's pre-loaded lines
 // with a durable pull consumer per partition and AckAll, writing nothing. It is what the collector's
 // throughput is compared with: the collector does this reading plus its writing and saved state.
-import { jetstream, AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { BenchContext } from "./main.js";
 import type { FleetLog } from "./workload.js";
 import type { Figure } from "./results.js";
 import { CEILING_KEY } from "./ceiling.js";
 import { CpuMeter, cpuOfPid, ownCpuSeconds } from "./cpu.js";
 import { median } from "./stats.js";
+import { ACK_EVERY, MAX_MESSAGES, plainConsumerConfig } from "./plain-consume.js";
 import { watchProgress } from "./progress.js";
+import { perRunNotes } from "./repeat.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
 import { partitionFilter } from "../src/protocol/subjects.js";
 
 export const CONSUME_CEILING_KEY = "ceiling.consume";
 /** Durable name of the ceiling's own consumers, beside the collector's (never the same name). */
 const CONSUMER = "BENCH_CONSUME";
-/** AckAll: acknowledging the last of every 1,000 acknowledges the 999 before it. */
-const ACK_EVERY = 1_000;
-/** As the collector's consumers (`shipper setup --max-ack-pending`), so acks never hold delivery back. */
-const MAX_ACK_PENDING = 100_000;
-/** Messages nats.js asks for per pull: generous, as a client reading a backlog would. */
-const MAX_MESSAGES = 10_000;
 
 export interface ConsumeCeilingRun {
   linesPerSecond: number;
@@ -44,14 +40,7 @@ export async function consumeCeiling(ctx: BenchContext, fleet: FleetLog): Promis
     for (const p of parts) {
       const stream = streamFor(layout, p);
       const name = consumerFor(layout, p);
-      const info = await bench.jsm.consumers.add(stream, {
-        durable_name: name,
-        ack_policy: AckPolicy.All,
-        deliver_policy: DeliverPolicy.All,
-        replay_policy: ReplayPolicy.Instant,
-        max_ack_pending: MAX_ACK_PENDING,
-        ...(layout.kind === "single" ? { filter_subject: partitionFilter(layout.prefix, p) } : {}),
-      });
+      const info = await bench.jsm.consumers.add(stream, plainConsumerConfig(name, layout.kind === "single" ? partitionFilter(layout.prefix, p) : undefined));
       made.push({ stream, name });
       expected.push(info.num_pending);
     }
@@ -108,7 +97,7 @@ export function consumeCeilingFigure(hosts: number, runs: ConsumeCeilingRun[], f
   };
   if (runs.length === 0) return { ...base, skipped: failure ?? "not measured" };
   const values = runs.map((r) => r.linesPerSecond);
-  const notes = runs.flatMap((r, i) => (r.cpuNote ? [runs.length > 1 ? `run ${i + 1}: ${r.cpuNote}` : r.cpuNote] : []));
+  const notes = perRunNotes(runs.map((r) => r.cpuNote));
   if (failure) notes.push(`a run failed: ${failure}`);
   return { ...base, value: median(values), runs: values, notes };
 }

@@ -5,7 +5,7 @@ import type { BenchContext } from "./main.js";
 import { writeHostLog } from "./workload.js";
 import { startAgent, startCollector, type RunningShipper } from "./shipper.js";
 import { OutputTree, watchProgress } from "./progress.js";
-import { repeat, log, sleep, type RunOutcome } from "./repeat.js";
+import { repeat, log, sleep, perRunNotes } from "./repeat.js";
 import { median } from "./stats.js";
 import { skipAll, guarded, type Figure } from "./results.js";
 import { runHost, storedIn, agentNotes } from "./agent.js";
@@ -13,8 +13,8 @@ import { ONE_HOST_CEILING_KEY } from "./ceiling.js";
 import { BATCH_ARGS, BATCH_LINES, agentBatches } from "./batched.js";
 import { stallReport } from "./collector.js";
 import { partitionIds, streamFor, consumerFor } from "../src/streams/layout.js";
-import { CpuMeter, cpuOfPid, describeCpu, cpuTotal } from "./cpu.js";
-import { PIPELINE_CEILING_KEY, pipelineCeiling } from "./pipeline-ceiling.js";
+import { CpuMeter, cpuOfPid } from "./cpu.js";
+import { PIPELINE_CEILING_KEY, pipelineCeiling, type PipelineCeilingRun } from "./pipeline-ceiling.js";
 
 const GROUP = "End to end";
 /** Lines of the pipeline ceiling's warm-up run. */
@@ -107,7 +107,7 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
     log(`end to end: ${ctx.config.lines} lines, ${ctx.config.runs} run(s), each after the pipeline ceiling on the same partition`);
     const agentPeaks: number[] = [];
     const collectorPeaks: number[] = [];
-    const ceilings: RunOutcome[] = [];
+    const ceilings: PipelineCeilingRun[] = [];
     // A short run first, as the other ceilings have: the publisher's and the consumer thread's
     // code is compiled before it is timed.
     await pipelineCeiling(ctx, runHost("e2e-warm-up", 0), Math.min(ctx.fleet.count, WARM_UP_LINES));
@@ -116,7 +116,7 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
       // load at the moment leaves out.
       const host = runHost("e2e", run);
       const c = await pipelineCeiling(ctx, host);
-      ceilings.push({ value: c.linesPerSecond, notes: c.cpu ? [`${describeCpu(c.cpu)}; total ${cpuTotal(c.cpu).toFixed(2)} us`] : [] });
+      ceilings.push(c);
       const r = await runPipeline(ctx, `end-to-end-r${run}`, run, [], host);
       agentPeaks.push(r.agentPeakMB);
       collectorPeaks.push(r.collectorPeakMB);
@@ -125,10 +125,9 @@ export async function measureEndToEnd(ctx: BenchContext): Promise<Figure[]> {
     });
     ctx.observed.set("pipeline.agent_peak_rss", Math.max(...agentPeaks));
     ctx.observed.set("pipeline.collector_peak_rss", Math.max(...collectorPeaks));
-    const values = ceilings.map((c) => c.value);
-    const ceilingNotes = ceilings.flatMap((c, i) => (c.notes ?? []).map((n) => (values.length > 1 ? `run ${i + 1}: ${n}` : n)));
+    const values = ceilings.map((c) => c.linesPerSecond);
     return [
-      { ...ceiling, value: median(values), runs: values, notes: ceilingNotes },
+      { ...ceiling, value: median(values), runs: values, notes: perRunNotes(ceilings.map((c) => c.cpuNote)) },
       { ...base, value: result.value, runs: result.runs, notes: [...agentNotes(ctx), ...result.notes] },
     ];
   }, ctx.failed);

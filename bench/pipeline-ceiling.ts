@@ -5,10 +5,10 @@
 // acknowledging and delivering each line, plus the least a Node client can spend; shipper's agent
 // and collector do the same and also read, write and save positions.
 import { Worker } from "node:worker_threads";
-import { AckPolicy, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream";
 import type { BenchContext } from "./main.js";
 import { agentFormMsgIds, publishAcked, type LineSource } from "./acked-publisher.js";
-import { CpuMeter, cpuOfPid, ownCpuSeconds, type CpuPerLine } from "./cpu.js";
+import { CpuMeter, cpuOfPid, ownCpuSeconds } from "./cpu.js";
+import { plainConsumerConfig } from "./plain-consume.js";
 import { watchProgress } from "./progress.js";
 import { partitionOf } from "../src/protocol/partition.js";
 import { lineSubject } from "../src/protocol/subjects.js";
@@ -16,13 +16,11 @@ import { streamFor, consumerFor } from "../src/streams/layout.js";
 import type { PlainConsumerDone, PlainConsumerJob } from "./plain-consumer-worker.js";
 
 export const PIPELINE_CEILING_KEY = "ceiling.pipeline";
-/** As the collector's consumers, so acks never hold delivery back. */
-const MAX_ACK_PENDING = 100_000;
 
 export interface PipelineCeilingRun {
   linesPerSecond: number;
-  /** Server and both clients (one process), from the first publish to the last line received. */
-  cpu?: CpuPerLine;
+  /** CPU per line of server and both clients (one process), from the first publish to the last line received. */
+  cpuNote?: string;
 }
 
 /**
@@ -39,10 +37,7 @@ export async function pipelineCeiling(ctx: BenchContext, host: string, count = c
   let own = false;
   if (!(await bench.jsm.consumers.info(stream, consumer).catch(() => undefined))) {
     consumer = "BENCH_PIPELINE";
-    await bench.jsm.consumers.add(stream, {
-      durable_name: consumer, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All,
-      replay_policy: ReplayPolicy.Instant, max_ack_pending: MAX_ACK_PENDING,
-    });
+    await bench.jsm.consumers.add(stream, plainConsumerConfig(consumer));
     own = true;
   }
   const progress = new SharedArrayBuffer(4);
@@ -68,8 +63,8 @@ export async function pipelineCeiling(ctx: BenchContext, host: string, count = c
     const p = await watchProgress({ read: () => Atomics.load(counts, 0), target: count, everyMs: 10, stallMs: config.stallMs });
     if (!p.reached) throw new Error(`the pipeline ceiling's consumer stalled at ${p.final} of ${count} lines`);
     const { firstAt, lastAt } = await done;
-    const cpu = meter.perLine(count);
-    return { linesPerSecond: count / ((lastAt - firstAt) / 1000), ...(cpu ? { cpu } : {}) };
+    const cpuNote = meter.note(count);
+    return { linesPerSecond: count / ((lastAt - firstAt) / 1000), ...(cpuNote ? { cpuNote } : {}) };
   } finally {
     await worker.terminate();
     if (own) await bench.jsm.consumers.delete(stream, consumer).catch(() => undefined);

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
+import { ACK_EVERY, MAX_MESSAGES } from "./plain-consume.js";
 
 export interface PlainConsumerJob {
   url: string;
@@ -20,13 +21,7 @@ export interface PlainConsumerJob {
 export interface PlainConsumerDone {
   firstAt: number;
   lastAt: number;
-  received: number;
 }
-
-/** As the consume ceiling: acknowledging the last of every 1,000 acknowledges the 999 before it. */
-const ACK_EVERY = 1_000;
-/** Messages nats.js asks for per pull, as the consume ceiling. */
-const MAX_MESSAGES = 10_000;
 
 const job = workerData as PlainConsumerJob;
 const progress = new Int32Array(job.progress);
@@ -59,4 +54,4 @@ await finished;
 await nc.flush(); // the last ack reaches the server before the connection goes
 messages.stop();
 await nc.close();
-parentPort!.postMessage({ firstAt, lastAt, received } satisfies PlainConsumerDone);
+parentPort!.postMessage({ firstAt, lastAt } satisfies PlainConsumerDone);

@@ -25,6 +25,11 @@ export async function repeat(runs: number, once: (run: number) => Promise<RunOut
   return { value: median(values), runs: values, notes };
 }
 
+/** One optional note per run, named by its run when there were several ("run 2: ..."). */
+export function perRunNotes(notes: ReadonlyArray<string | undefined>): string[] {
+  return notes.flatMap((note, i) => (note === undefined ? [] : [notes.length > 1 ? `run ${i + 1}: ${note}` : note]));
+}
+
 export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
